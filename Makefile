@@ -1,0 +1,39 @@
+# Everything a newcomer or CI needs: `make run`, `make test`, `make lint`, `make bench`.
+# Each target creates .venv and installs what it needs on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+
+.PHONY: install run test lint format bench clean
+
+$(STAMP): constraints.txt requirements-dev.txt $(PROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt -r requirements-dev.txt
+	@touch $@
+
+install: $(STAMP)
+
+## Start every service on this machine against local PostgreSQL and RabbitMQ.
+run: $(STAMP)
+	@$(BIN)/python tools/devrun.py
+
+## The whole test suite (uses local PostgreSQL/RabbitMQ when they answer, else testcontainers).
+test: $(STAMP)
+	@$(BIN)/python tools/testenv.py $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Latchkey's shared library: settings, errors, logging, health, storage, events, tokens."""

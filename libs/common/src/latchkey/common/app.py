@@ -1,0 +1,40 @@
+"""What every service's `create_app` starts from: middlewares, health, metrics, OpenAPI."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from latchkey.common.health import metrics_middleware, setup_health
+from latchkey.common.openapi import ENDPOINTS, setup_openapi
+from latchkey.common.web import error_middleware
+
+MAX_BODY_BYTES = 64 * 1024
+"""API bodies are small JSON objects; anything bigger is refused with 413 before parsing."""
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def base_app(*, service: str, title: str, version: str = "1.0.0") -> web.Application:
+    """An app with the error envelope, metrics, health routes and `/openapi.json`."""
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[ENDPOINTS] = []
+    setup_health(app, service)
+    setup_openapi(app, title=title, version=version)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def background(coroutine: Coroutine[Any, Any, None], *, name: str) -> AsyncIterator[None]:
+    """Run `coroutine` as a task for the duration of the block; cancel and await it on exit."""
+    task = asyncio.create_task(coroutine, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,110 @@
+"""The PostgreSQL pool: opened with a bounded wait at start, closed on shutdown."""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+from aiohttp import web
+from pydantic import SecretStr
+
+from latchkey.common.app import CleanupContext
+from latchkey.common.health import add_readiness_check
+from latchkey.common.migrations import Migrations
+from latchkey.common.settings import CommonSettings, masked_dsn
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 10.0
+
+Connection: TypeAlias = asyncpg.Connection
+"""A connection, or the pool's proxy of one (they answer the same calls)."""
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    """JSON columns come back as Python values."""
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def connect_with_retry(dsn: SecretStr, *, timeout: float) -> asyncpg.Connection:
+    """One connection, retried for `timeout` seconds (the database may still be starting)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            connection: asyncpg.Connection = await asyncpg.connect(dsn.get_secret_value())
+            return connection
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable yet (%s): %s", masked_dsn(dsn), type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@asynccontextmanager
+async def open_pool(dsn: SecretStr, *, size: int, timeout: float) -> AsyncIterator[asyncpg.Pool]:
+    """An open pool, its first connection retried for `timeout` seconds; closed on exit."""
+    probe = await connect_with_retry(dsn, timeout=timeout)
+    await probe.close()
+    pool = await asyncpg.create_pool(
+        dsn.get_secret_value(),
+        min_size=min(2, size),
+        max_size=size,
+        init=init_connection,
+        # The default recycles every connection after 50k queries, a needless latency spike.
+        max_queries=10_000_000,
+        max_inactive_connection_lifetime=300,
+    )
+    assert pool is not None
+    log.info("database pool open: %s (%d connections at most)", masked_dsn(dsn), size)
+    try:
+        yield pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("database connections still busy after %ss; terminating", CLOSE_TIMEOUT)
+            pool.terminate()
+
+
+def pool_context(
+    settings: CommonSettings,
+    key: web.AppKey[asyncpg.Pool],
+    *,
+    migrations: Migrations | None = None,
+) -> CleanupContext:
+    """A cleanup context that migrates (when given migrations), then stores the pool at `key`."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if migrations is not None:
+            connection = await connect_with_retry(
+                settings.database_url, timeout=settings.startup_timeout
+            )
+            try:
+                await migrations.apply(connection)
+            finally:
+                await connection.close()
+        async with open_pool(
+            settings.database_url,
+            size=settings.database_pool_size,
+            timeout=settings.startup_timeout,
+        ) as pool:
+            app[key] = pool
+            add_readiness_check(app, "database", lambda: database_ready(pool))
+            yield
+
+    return context
+
+
+async def database_ready(pool: asyncpg.Pool) -> tuple[bool, str]:
+    """Readiness probe: a round trip to the database."""
+    await pool.fetchval("SELECT 1")
+    return True, "ok"

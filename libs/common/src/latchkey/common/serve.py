@@ -1,0 +1,84 @@
+"""Running a service: logging, the event loop, listening sockets, a clean stop on SIGTERM."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+
+import uvloop
+from aiohttp import web
+from pydantic import SecretStr
+from yarl import URL
+
+from latchkey.common.logs import configure_logging
+from latchkey.common.settings import CommonSettings
+from latchkey.common.web import AccessLogger
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def secrets_of(settings: CommonSettings) -> list[str]:
+    """Every secret in the settings, so the log formatter can mask it verbatim.
+
+    For URLs only the password is secret: the rest (host, database) is what an operator
+    needs to read in the logs.
+    """
+    values = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            values.append(_secret_part(value.get_secret_value()))
+        elif isinstance(value, list) and all(isinstance(item, SecretStr) for item in value):
+            values.extend(_secret_part(item.get_secret_value()) for item in value)
+    return [value for value in values if value]
+
+
+def _secret_part(value: str) -> str:
+    if "://" in value:
+        try:
+            return URL(value).password or ""
+        except ValueError:
+            return value
+    return value
+
+
+async def _serve(app: web.Application, host: str, ports: Iterable[int], access_log: bool) -> None:
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("latchkey.access") if access_log else None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for port in ports:
+            await web.TCPSite(runner, host, port).start()
+            log.info("listening on http://%s:%d", host, port)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+def serve(
+    app: web.Application, settings: CommonSettings, *, service: str, ports: Iterable[int]
+) -> None:
+    """Run `app` until SIGTERM or SIGINT; cleanup contexts close every resource on the way out."""
+    configure_logging(
+        service=service,
+        level=settings.log_level,
+        fmt=settings.log_format,
+        secrets=secrets_of(settings),
+    )
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(app, settings.host, list(ports), settings.access_log))
+    except Exception:
+        log.exception("%s could not start or stopped on an error", service)
+        raise SystemExit(1) from None

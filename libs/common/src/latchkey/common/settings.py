@@ -1,0 +1,117 @@
+"""The settings every Latchkey service reads from `LATCHKEY_*` environment variables.
+
+Each service subclasses `CommonSettings` with what only it needs; every field is
+documented in the README's configuration table (a test keeps the two in step).
+"""
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from yarl import URL
+
+ENV_PREFIX = "LATCHKEY_"
+
+DEFAULT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+"""Asymmetric algorithms only: a shared-secret algorithm would let any verifier mint tokens."""
+
+CommaList = Annotated[list[str], NoDecode]
+"""A list given in the environment as `a,b,c` (JSON arrays are accepted too)."""
+
+
+def split_comma_list(value: object) -> object:
+    """Turn `"a, b"` (or a JSON array string) into `["a", "b"]`; leave lists alone."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class CommonSettings(BaseSettings):
+    """Settings shared by every service (names pinned in DESIGN.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the service listens on.")
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/latchkey"),
+        description="PostgreSQL DSN.",
+    )
+    database_pool_size: int = Field(20, ge=1, le=500, description="Connections in the pool.")
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="RabbitMQ URL."
+    )
+    events_exchange: str = Field(
+        "latchkey.token-events", min_length=1, description="Fanout exchange of token events."
+    )
+    auth_url: str = Field("http://127.0.0.1:9003", description="Where the auth service answers.")
+    registry_url: str = Field(
+        "http://127.0.0.1:9006", description="Where the token registry answers."
+    )
+    internal_token: SecretStr = Field(
+        SecretStr(""),
+        description="Service credential for /internal/... endpoints (same value everywhere).",
+    )
+    jwt_issuer: str = Field("latchkey", min_length=1, description="`iss` of every token.")
+    jwt_audience: str = Field("latchkey", min_length=1, description="`aud` of every token.")
+    jwt_algorithms: CommaList = Field(
+        list(DEFAULT_ALGORITHMS),
+        description="Signature algorithms verifiers accept (never taken from the token).",
+    )
+    jwt_clock_skew: float = Field(
+        5.0, ge=0, le=300, description="Seconds of clock skew tolerated on `nbf` and `iat`."
+    )
+    jwks_refresh_interval: float = Field(
+        300.0, gt=0, description="Seconds between routine refreshes of the issuer's JWKS."
+    )
+    jwks_min_fetch_interval: float = Field(
+        1.0, ge=0, description="Least seconds between JWKS fetches caused by an unknown `kid`."
+    )
+    token_cache_size: int = Field(
+        100_000, ge=0, description="Verified tokens remembered per process (0 disables)."
+    )
+    max_staleness: float = Field(
+        2.0, gt=0, description="Seconds without news from the registry before state is stale."
+    )
+    stale_mode: Literal["introspect", "deny"] = Field(
+        "introspect", description="What to do with tokens while the token state is stale."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_format: Literal["json", "text"] = Field("json", description="`text` is for humans.")
+    access_log: bool = Field(True, description="Log one line per request.")
+    startup_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for PostgreSQL and RabbitMQ at start."
+    )
+    instance_id: str = Field(
+        "", description="Name of this instance in receipts (default: host name and process id)."
+    )
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        return split_comma_list(value)
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _only_asymmetric(cls, value: list[str]) -> list[str]:
+        unknown = [alg for alg in value if alg not in DEFAULT_ALGORITHMS]
+        if unknown or not value:
+            raise ValueError(f"must be a non-empty subset of {', '.join(DEFAULT_ALGORITHMS)}")
+        return value
+
+    @field_validator("auth_url", "registry_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        url = URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
+def masked_dsn(dsn: SecretStr) -> str:
+    """The DSN with its password hidden, for logs."""
+    url = URL(dsn.get_secret_value())
+    return str(url.with_password("***")) if url.password else str(url)

@@ -1,0 +1,265 @@
+"""The JWT verification core: keys from the issuer's JWKS, a bounded cache of verified tokens.
+
+The signature is checked once per token string per process (RFC 7515 §5.2); every later use
+of the same string checks only the time claims, which is what keeps a signed-in request
+cheap. Only tokens that passed verification enter the cache, so a forged token never hits it.
+Algorithms come from configuration and from the key itself, never from the token header
+(RFC 8725 §3.1); issuer, audience, expiry and not-before are always checked (RFC 7519 §4.1).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol
+from uuid import UUID
+
+import aiohttp
+import jwt
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from latchkey.common import errors
+from latchkey.common.app import CleanupContext
+from latchkey.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+MAX_TOKEN_LENGTH = 8192
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+class Claims(BaseModel):
+    """The verified claims of a Latchkey token (DESIGN.md, Tokens)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    iss: str
+    aud: str | list[str]
+    sub: str = Field(min_length=1, max_length=128)
+    jti: UUID
+    iat: float
+    nbf: float
+    exp: float
+    name: str = ""
+    portals: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    domains: tuple[str, ...] | None = None
+    kid: str = ""
+    """Not a claim: the header's key id, kept to forget tokens of a withdrawn key."""
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class KeySource(Protocol):
+    """Where verification keys come from (a JWKS URL, or auth's own key store)."""
+
+    async def key(self, kid: str) -> jwt.PyJWK: ...
+
+
+def _algorithm_of(jwk: dict[str, Any]) -> str | None:
+    if "alg" in jwk:
+        return str(jwk["alg"])
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if kty == "RSA":
+        return "RS256"
+    if kty == "EC" and crv == "P-256":
+        return "ES256"
+    if kty == "OKP" and crv == "Ed25519":
+        return "EdDSA"
+    return None
+
+
+def parse_jwks(document: dict[str, Any], algorithms: Iterable[str]) -> dict[str, jwt.PyJWK]:
+    """The signing keys of a JWKS (RFC 7517 §5) whose algorithm is one we accept."""
+    allowed = set(algorithms)
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in document.get("keys", []):
+        if not isinstance(entry, dict) or not entry.get("kid") or entry.get("use", "sig") != "sig":
+            continue
+        algorithm = _algorithm_of(entry)
+        if algorithm not in allowed:
+            continue
+        try:
+            keys[str(entry["kid"])] = jwt.PyJWK(entry, algorithm)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, KeyError):
+            log.warning("ignoring an unusable key in the JWKS (kid %s)", entry.get("kid"))
+    return keys
+
+
+class JwksKeySource:
+    """Keys fetched from a JWKS URL: refreshed routinely, and at once for an unknown `kid`
+    (at most once per `min_fetch_interval`, so forged key ids cannot flood the issuer)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        algorithms: Iterable[str],
+        session: aiohttp.ClientSession,
+        refresh_interval: float = 300.0,
+        min_fetch_interval: float = 1.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._url = url
+        self._algorithms = tuple(algorithms)
+        self._session = session
+        self._refresh_interval = refresh_interval
+        self._min_fetch_interval = min_fetch_interval
+        self._on_change = on_change
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK:
+        found = self._keys.get(kid)
+        stale = time.monotonic() - self._fetched_at > self._refresh_interval
+        if found is not None and not stale:
+            return found
+        await self._refresh(force=found is None)
+        found = self._keys.get(kid)
+        if found is None:
+            raise errors.TokenInvalid("The access token is signed with an unknown key.")
+        return found
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._lock:
+            since = time.monotonic() - self._fetched_at
+            if since < self._min_fetch_interval or (not force and since < self._refresh_interval):
+                return
+            try:
+                async with self._session.get(
+                    self._url, timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    response.raise_for_status()
+                    document = await response.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                self._fetched_at = time.monotonic()
+                log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
+                if not self._keys:
+                    raise errors.ServiceUnavailable(
+                        "The token signing keys cannot be fetched right now."
+                    ) from None
+                return
+            keys = parse_jwks(document if isinstance(document, dict) else {}, self._algorithms)
+            self._fetched_at = time.monotonic()
+            withdrawn = self._keys.keys() - keys.keys()
+            self._keys = keys
+            if withdrawn and self._on_change is not None:
+                self._on_change()
+
+
+class TokenVerifier:
+    """Verifies a token string into `Claims`, caching the result per exact string."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        clock_skew: float = 5.0,
+        cache_size: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._clock_skew = clock_skew
+        self._cache_size = cache_size
+        self._clock = clock
+        self._cache: dict[str, Claims] = {}
+
+    def forget_all(self) -> None:
+        """Drop every cached verification (a signing key was withdrawn)."""
+        self._cache.clear()
+
+    def cached(self, token: str) -> Claims | None:
+        """The claims of an already verified token, time claims checked; None if not cached."""
+        claims = self._cache.get(token)
+        if claims is not None:
+            self.check_times(claims)
+        return claims
+
+    async def verify(self, token: str) -> Claims:
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = await self._verify_signature(token)
+            self.check_times(claims)
+            self._remember(token, claims)
+            return claims
+        self.check_times(claims)
+        return claims
+
+    def check_times(self, claims: Claims) -> None:
+        now = self._clock()
+        if now >= claims.exp:
+            raise errors.TokenExpired()
+        if claims.nbf > now + self._clock_skew or claims.iat > now + self._clock_skew:
+            raise errors.TokenInvalid("The access token is not valid yet.")
+
+    async def _verify_signature(self, token: str) -> Claims:
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise errors.TokenInvalid()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise errors.TokenInvalid() from None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 200:
+            raise errors.TokenInvalid()
+        key = await self._keys.key(kid)
+        try:
+            payload = jwt.decode(
+                token,
+                key=key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,  # checked by check_times, on cache hits too
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+            return Claims.model_validate({**payload, "kid": kid})
+        except (jwt.PyJWTError, ValidationError):
+            raise errors.TokenInvalid() from None
+
+    def _remember(self, token: str, claims: Claims) -> None:
+        if self._cache_size <= 0:
+            return
+        if len(self._cache) >= self._cache_size:
+            # Oldest first: dicts keep insertion order, so this is FIFO eviction in O(1).
+            del self._cache[next(iter(self._cache))]
+        self._cache[token] = claims
+
+
+def verifier_context(settings: CommonSettings, key: web.AppKey[TokenVerifier]) -> CleanupContext:
+    """A cleanup context storing a verifier of tokens signed by keys of `LATCHKEY_AUTH_URL`."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            verifier: TokenVerifier
+            keys = JwksKeySource(
+                settings.auth_url + JWKS_PATH,
+                algorithms=settings.jwt_algorithms,
+                session=session,
+                refresh_interval=settings.jwks_refresh_interval,
+                min_fetch_interval=settings.jwks_min_fetch_interval,
+                on_change=lambda: verifier.forget_all(),
+            )
+            verifier = TokenVerifier(
+                keys,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                clock_skew=settings.jwt_clock_skew,
+                cache_size=settings.token_cache_size,
+            )
+            app[key] = verifier
+            yield
+
+    return context

@@ -1,0 +1,133 @@
+"""The response envelope, the error middleware, body and query parsing, and the access log."""
+
+import asyncio
+import json
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from pydantic import BaseModel, ValidationError
+
+from latchkey.common import errors
+
+log = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def envelope(
+    data: Any = None,
+    *,
+    message: str = "OK",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A success answer: `{"message", "code", "data"}` with `code` equal to the HTTP status."""
+    body = {"message": message, "code": status, "data": data}
+    return web.Response(
+        body=_dumps(body).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error_body(error: errors.ApiError) -> dict[str, Any]:
+    return {
+        "message": error.detail,
+        "code": error.status,
+        "reason": error.reason,
+        "data": error.data,
+    }
+
+
+def error_response(error: errors.ApiError) -> web.Response:
+    """An error answer: the envelope with the stable `reason` beside it."""
+    headers = dict(error.headers)
+    if error.status == 401 and "WWW-Authenticate" not in headers:
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{error.reason}"'
+        )
+    return web.Response(
+        body=_dumps(error_body(error)).encode(),
+        status=error.status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    """The offending fields, never the offending values (they may be passwords)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "body",
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        for item in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def as_api_error(exc: BaseException) -> errors.ApiError | None:
+    """Map a known exception to its wire error; None for the unexpected."""
+    if isinstance(exc, errors.ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        if any(item["type"] == "json_invalid" for item in exc.errors()):
+            return errors.MalformedJson()
+        return errors.ValidationFailed(data=validation_details(exc))
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        error_class = errors.error_for_status(exc.status)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_class(headers=headers)
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Render every error as the envelope; log the unexpected with its traceback."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, web.HTTPException) and exc.status < 400:
+            raise
+        error = as_api_error(exc)
+        if error is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            error = errors.InternalError()
+        return error_response(error)
+
+
+async def read_json(request: web.Request, model: type[Model]) -> Model:
+    """Parse and validate the JSON body in one step (pydantic's parser is the fast one).
+
+    The Content-Type is not enforced: existing clients send JSON under several types.
+    """
+    body = await request.read()
+    if not body.strip():
+        raise errors.MalformedJson("The request body is empty; a JSON object is expected.")
+    return model.model_validate_json(body, strict=True)
+
+
+def read_query(request: web.Request, model: type[Model]) -> Model:
+    """Validate the query string (a repeated parameter keeps its last value)."""
+    return model.model_validate(dict(request.query))
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One cheap line a request, with the path only: query strings can carry tokens."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %.1fms", request.method, request.path, response.status, time * 1000
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)

@@ -1,0 +1,40 @@
+"""Assembly of the registry application: resources as cleanup contexts, then the routes."""
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from latchkey.common.amqp import broker_context
+from latchkey.common.app import background, base_app
+from latchkey.common.db import pool_context
+from latchkey.common.migrations import Migrations
+from latchkey.common.tokens import verifier_context
+from latchkey.registry.keys import BROKER, POOL, RELAY, SETTINGS, VERIFIER
+from latchkey.registry.relay import OutboxRelay
+from latchkey.registry.routes import setup_routes
+from latchkey.registry.settings import RegistrySettings
+
+SERVICE = "token-registry"
+MIGRATIONS = Migrations.from_package("registry", "latchkey.registry")
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    relay = OutboxRelay(settings=app[SETTINGS], broker=app[BROKER])
+    app[RELAY] = relay
+    async with background(relay.run(), name="outbox-relay"):
+        yield
+
+
+def create_app(settings: RegistrySettings) -> web.Application:
+    app = base_app(service=SERVICE, title="Latchkey token registry")
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend(
+        [
+            pool_context(settings, POOL, migrations=MIGRATIONS),
+            verifier_context(settings, VERIFIER),
+            broker_context(settings, BROKER, name=SERVICE),
+            relay_ctx,
+        ]
+    )
+    setup_routes(app)
+    return app

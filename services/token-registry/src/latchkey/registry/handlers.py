@@ -1,0 +1,159 @@
+"""Thin handlers: check the caller, parse, call the service layer, render the envelope."""
+
+from uuid import UUID
+
+from aiohttp import web
+
+from latchkey.common import errors
+from latchkey.common.credentials import bearer_token, require_service_credential
+from latchkey.common.web import envelope, read_json, read_query
+from latchkey.registry import service
+from latchkey.registry.keys import POOL, SETTINGS, VERIFIER
+from latchkey.registry.models import (
+    Actor,
+    AuditQuery,
+    DomainPolicyUpdate,
+    EventsQuery,
+    InternalRevokeRequest,
+    IntrospectRequest,
+    NewTokenRecord,
+    RevokeRequest,
+    TokenListQuery,
+    TokenPatch,
+)
+from latchkey.registry.repository import TokenNotFound
+
+USER_ID_MAX = 128
+
+
+async def require_admin(request: web.Request) -> Actor:
+    """The admin behind the bearer token; 401 for a bad token, 403 without the admin role."""
+    claims = await service.authenticate(
+        request.app[POOL], request.app[VERIFIER], bearer_token(request)
+    )
+    if not claims.has_role("admin"):
+        raise errors.Forbidden("This needs the admin role.")
+    return Actor(id=claims.sub, name=claims.name or claims.sub)
+
+
+def require_service(request: web.Request) -> None:
+    require_service_credential(request, request.app[SETTINGS].internal_token)
+
+
+def path_jti(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["jti"])
+    except ValueError:
+        raise TokenNotFound() from None
+
+
+def path_user_id(request: web.Request) -> str:
+    user_id = request.match_info["user_id"]
+    if not user_id or len(user_id) > USER_ID_MAX:
+        raise errors.NotFound("No user has this id.")
+    return user_id
+
+
+# --- admin API ------------------------------------------------------------------------------
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    await require_admin(request)
+    query = read_query(request, TokenListQuery)
+    page = await service.list_tokens(
+        request.app[POOL], query=query, max_page=request.app[SETTINGS].max_page_size
+    )
+    return envelope(page.wire())
+
+
+async def get_token(request: web.Request) -> web.Response:
+    await require_admin(request)
+    record = await service.get_token(request.app[POOL], jti=path_jti(request))
+    return envelope(record.wire())
+
+
+async def update_token(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    jti = path_jti(request)
+    patch = await read_json(request, TokenPatch)
+    change = await service.update_token(request.app[POOL], jti=jti, patch=patch, actor=actor)
+    return envelope(change.wire(), message="Token updated.")
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    jti = path_jti(request)
+    body = await read_json(request, RevokeRequest)
+    change = await service.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
+    message = "Token revoked." if change.event_seq is not None else "Token was already revoked."
+    return envelope(change.wire(), message=message)
+
+
+async def revoke_user(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    user_id = path_user_id(request)
+    body = await read_json(request, RevokeRequest)
+    result = await service.revoke_user(
+        request.app[POOL], user_id=user_id, actor=actor, reason=body.reason
+    )
+    return envelope(result.wire(), message=f"{result.revoked_tokens} tokens revoked.")
+
+
+async def get_domain_policy(request: web.Request) -> web.Response:
+    await require_admin(request)
+    return envelope((await service.get_policy(request.app[POOL])).wire())
+
+
+async def put_domain_policy(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    body = await read_json(request, DomainPolicyUpdate)
+    change = await service.set_policy(request.app[POOL], domains=body.domains, actor=actor)
+    return envelope(change.wire(), message="Domain policy updated.")
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    await require_admin(request)
+    page = await service.list_audit(request.app[POOL], query=read_query(request, AuditQuery))
+    return envelope(page.wire())
+
+
+# --- internal API (service credential) ------------------------------------------------------
+
+
+async def record_token(request: web.Request) -> web.Response:
+    require_service(request)
+    record = await read_json(request, NewTokenRecord)
+    created = await service.record_token(request.app[POOL], record=record)
+    return envelope(created.wire(), message="Token recorded.", status=201)
+
+
+async def internal_revoke_token(request: web.Request) -> web.Response:
+    require_service(request)
+    jti = path_jti(request)
+    body = await read_json(request, InternalRevokeRequest)
+    actor = Actor(id=body.actor_id or "service", name=body.actor_name or body.actor_id or "service")
+    change = await service.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
+    return envelope(change.wire(), message="Token revoked.")
+
+
+async def introspect(request: web.Request) -> web.Response:
+    require_service(request)
+    if request.content_type == "application/x-www-form-urlencoded":
+        form = await request.post()
+        body = IntrospectRequest.model_validate({key: str(form[key]) for key in form})
+    else:
+        body = await read_json(request, IntrospectRequest)
+    result = await service.introspect(request.app[POOL], request.app[VERIFIER], body.token)
+    return envelope(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+async def token_state(request: web.Request) -> web.Response:
+    require_service(request)
+    return envelope((await service.snapshot(request.app[POOL])).wire())
+
+
+async def events(request: web.Request) -> web.Response:
+    require_service(request)
+    query = read_query(request, EventsQuery)
+    page = await service.events_after(request.app[POOL], after=query.after, limit=query.limit)
+    return envelope(page.wire())

@@ -1,0 +1,15 @@
+"""Every typed key the registry stores on its application."""
+
+import asyncpg
+from aiohttp import web
+
+from latchkey.common.amqp import Broker
+from latchkey.common.tokens import TokenVerifier
+from latchkey.registry.relay import OutboxRelay
+from latchkey.registry.settings import RegistrySettings
+
+SETTINGS = web.AppKey("settings", RegistrySettings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", Broker)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+RELAY = web.AppKey("relay", OutboxRelay)

@@ -1,0 +1,148 @@
+"""Every SQL statement of the registry, as named constants with $n placeholders."""
+
+TOKEN_COLUMNS = """
+    jti, user_id, username, kind, name, description, channel, platform, device, portals,
+    allowed_domains, created_by, issued_at, expires_at, last_used_at, disabled, disabled_at,
+    disabled_by, revoked_at, revoked_by, revoke_reason,
+    CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+         WHEN expires_at <= now() THEN 'expired'
+         WHEN disabled THEN 'disabled'
+         ELSE 'active' END AS status"""
+
+INSERT_TOKEN = f"""
+INSERT INTO registry.tokens (
+    jti, user_id, username, kind, name, description, channel, platform, device, portals,
+    allowed_domains, created_by, issued_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (jti) DO NOTHING
+RETURNING {TOKEN_COLUMNS}"""
+
+SELECT_TOKEN = f"SELECT {TOKEN_COLUMNS} FROM registry.tokens WHERE jti = $1"
+
+SELECT_TOKEN_FOR_UPDATE = f"SELECT {TOKEN_COLUMNS} FROM registry.tokens WHERE jti = $1 FOR UPDATE"
+
+# Token list: fixed fragments joined by the repository, so each filter combination gets a
+# plan that uses its index (a catch-all "$1 IS NULL OR ..." defeats the planner).
+LIST_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM registry.tokens"
+LIST_FILTER_USER_ID = "user_id = ${}"
+LIST_FILTER_USERNAME = "lower(username) = lower(${})"
+LIST_FILTER_KIND = "kind = ${}"
+LIST_FILTER_NAME = "name ILIKE ${} ESCAPE '\\'"
+LIST_FILTER_AFTER = "(issued_at, jti) < (${}, ${})"
+LIST_FILTER_STATUS = {
+    "active": "revoked_at IS NULL AND NOT disabled AND expires_at > now()",
+    "expired": "revoked_at IS NULL AND expires_at <= now()",
+    "revoked": "revoked_at IS NOT NULL",
+    "disabled": "revoked_at IS NULL AND disabled AND expires_at > now()",
+}
+LIST_ORDER = "ORDER BY issued_at DESC, jti DESC LIMIT ${}"
+
+UPDATE_TOKEN_TEXT = f"""
+UPDATE registry.tokens SET name = $2, description = $3 WHERE jti = $1
+RETURNING {TOKEN_COLUMNS}"""
+
+UPDATE_TOKEN_DOMAINS = f"""
+UPDATE registry.tokens SET allowed_domains = $2, domains_overridden = true WHERE jti = $1
+RETURNING {TOKEN_COLUMNS}"""
+
+UPDATE_TOKEN_DISABLED = f"""
+UPDATE registry.tokens
+SET disabled = $2,
+    disabled_at = CASE WHEN $2 THEN now() ELSE NULL END,
+    disabled_by = CASE WHEN $2 THEN $3 ELSE NULL END
+WHERE jti = $1
+RETURNING {TOKEN_COLUMNS}"""
+
+REVOKE_TOKEN = f"""
+UPDATE registry.tokens SET revoked_at = now(), revoked_by = $2, revoke_reason = $3
+WHERE jti = $1 AND revoked_at IS NULL
+RETURNING {TOKEN_COLUMNS}"""
+
+REVOKE_USER_TOKENS = """
+UPDATE registry.tokens SET revoked_at = now(), revoked_by = $2, revoke_reason = $3
+WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+RETURNING jti, expires_at"""
+
+UPSERT_SUBJECT_REVOCATION = """
+INSERT INTO registry.subject_revocations (user_id, not_before, expires_at, revoked_by, reason)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_id) DO UPDATE
+SET not_before = EXCLUDED.not_before,
+    expires_at = GREATEST(registry.subject_revocations.expires_at, EXCLUDED.expires_at),
+    revoked_by = EXCLUDED.revoked_by,
+    reason = EXCLUDED.reason
+RETURNING expires_at"""
+
+SELECT_SUBJECT_NOT_BEFORE = """
+SELECT not_before FROM registry.subject_revocations WHERE user_id = $1 AND expires_at > now()"""
+
+MARK_TOKENS_USED = """
+UPDATE registry.tokens AS t SET last_used_at = u.used_at
+FROM unnest($1::uuid[], $2::timestamptz[]) AS u(jti, used_at)
+WHERE t.jti = u.jti AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)"""
+
+# --- the outbox -------------------------------------------------------------------------
+
+NEXT_SEQ = "UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING last_seq"
+
+LATEST_SEQ = "SELECT last_seq FROM registry.event_counter"
+
+INSERT_EVENT = (
+    "INSERT INTO registry.events (seq, type, payload, created_at) VALUES ($1, $2, $3, $4)"
+)
+
+NOTIFY_EVENTS = "SELECT pg_notify('latchkey_registry_events', $1::text)"
+
+EVENTS_CHANNEL = "latchkey_registry_events"
+
+SELECT_EVENTS_AFTER = """
+SELECT payload FROM registry.events WHERE seq > $1 ORDER BY seq LIMIT $2"""
+
+OLDEST_EVENT_SEQ = "SELECT min(seq) FROM registry.events"
+
+SELECT_UNPUBLISHED = """
+SELECT seq, payload FROM registry.events WHERE published_at IS NULL ORDER BY seq LIMIT $1"""
+
+MARK_PUBLISHED = "UPDATE registry.events SET published_at = now() WHERE seq = ANY($1::bigint[])"
+
+# Keep the newest event whatever its age, so the oldest kept seq always tells where history starts.
+PRUNE_EVENTS = """
+DELETE FROM registry.events
+WHERE published_at IS NOT NULL AND created_at < now() - make_interval(days => $1)
+  AND seq < (SELECT last_seq FROM registry.event_counter)"""
+
+TRY_RELAY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('latchkey.registry.relay', 0))"
+
+# --- the snapshot (read in one REPEATABLE READ transaction) --------------------------------
+
+SNAPSHOT_REVOKED = """
+SELECT jti, expires_at FROM registry.tokens
+WHERE revoked_at IS NOT NULL AND expires_at > now()"""
+
+SNAPSHOT_DISABLED = """
+SELECT jti, expires_at FROM registry.tokens
+WHERE revoked_at IS NULL AND disabled AND expires_at > now()"""
+
+SNAPSHOT_DOMAINS = """
+SELECT jti, allowed_domains AS domains, expires_at FROM registry.tokens
+WHERE revoked_at IS NULL AND domains_overridden AND expires_at > now()"""
+
+SNAPSHOT_SUBJECTS = """
+SELECT user_id, not_before, expires_at FROM registry.subject_revocations WHERE expires_at > now()"""
+
+# --- the domain policy and the audit log ---------------------------------------------------
+
+SELECT_POLICY = "SELECT domains, updated_at, updated_by FROM registry.domain_policy"
+
+UPDATE_POLICY = """
+UPDATE registry.domain_policy SET domains = $1, updated_at = now(), updated_by = $2
+RETURNING domains, updated_at, updated_by"""
+
+INSERT_AUDIT = """
+INSERT INTO registry.audit (actor_id, actor_name, action, target, details)
+VALUES ($1, $2, $3, $4, $5)"""
+
+LIST_AUDIT = """
+SELECT id, at, actor_id, actor_name, action, target, details FROM registry.audit
+WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR target = $2)
+ORDER BY id DESC LIMIT $3"""

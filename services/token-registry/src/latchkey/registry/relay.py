@@ -1,0 +1,156 @@
+"""The outbox relay: publishes committed events, in order, with publisher confirms.
+
+Exactly one registry instance relays at a time: the one holding a session advisory lock on a
+connection of its own. When that connection or process dies, the lock goes with it and a
+standby takes over within a poll interval. An event is marked published only after the
+broker confirmed it, so a crash in between republishes it; consumers skip what they already
+applied by its sequence number. Every `heartbeat_interval` the relay also announces the
+latest committed sequence number, so an instance that missed a message notices and catches up.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractExchange
+
+from latchkey.common.amqp import Broker
+from latchkey.common.db import connect_with_retry, init_connection
+from latchkey.common.events import Heartbeat
+from latchkey.registry import queries
+from latchkey.registry import repository as repo
+from latchkey.registry.settings import RegistrySettings
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+PRUNE_INTERVAL = 3600.0
+RETRY_DELAY = 1.0
+PUBLISH_TIMEOUT = 10.0
+
+Role = Literal["starting", "leader", "standby"]
+
+
+class OutboxRelay:
+    """Runs in every registry instance; publishes only while it holds the relay lock."""
+
+    def __init__(self, *, settings: RegistrySettings, broker: Broker) -> None:
+        self._settings = settings
+        self._broker = broker
+        self.role: Role = "starting"
+        self.published_seq = 0
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Forever: take the lock when free, relay while holding it, start over on any failure."""
+        while True:
+            try:
+                await self._attempt()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError) as exc:
+                log.warning("relay interrupted (%s); starting over", type(exc).__name__)
+            except Exception:
+                log.exception("relay failed; starting over")
+            self.role = "standby"
+            await asyncio.sleep(RETRY_DELAY)
+
+    async def _attempt(self) -> None:
+        conn = await connect_with_retry(
+            self._settings.database_url, timeout=self._settings.startup_timeout
+        )
+        await init_connection(conn)
+        try:
+            if not await repo.try_relay_lock(conn):
+                self.role = "standby"
+                await asyncio.sleep(self._settings.relay_poll_interval)
+                return
+            self.role = "leader"
+            log.info("this instance now relays the outbox")
+            await conn.add_listener(queries.EVENTS_CHANNEL, self._on_notify)
+            await self._relay(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _relay(self, conn: asyncpg.Connection) -> None:
+        connection = await self._broker.connection()
+        channel = await connection.channel(publisher_confirms=True)
+        try:
+            exchange = await self._broker.declare_exchange(channel)
+            next_heartbeat = next_prune = time.monotonic()
+            while not conn.is_closed() and not channel.is_closed:
+                # Clear before scanning: a NOTIFY that lands during the scan wakes the next wait.
+                self._wake.clear()
+                published = await self._publish_pending(conn, exchange)
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    await self._publish_heartbeat(conn, exchange)
+                    next_heartbeat = now + self._settings.heartbeat_interval
+                if now >= next_prune:
+                    await self._prune(conn)
+                    next_prune = now + PRUNE_INTERVAL
+                if published == BATCH_SIZE:
+                    continue
+                timeout = min(self._settings.relay_poll_interval, next_heartbeat - now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(timeout, 0.01))
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def _publish_pending(self, conn: asyncpg.Connection, exchange: AbstractExchange) -> int:
+        pending = await repo.unpublished_events(conn, limit=BATCH_SIZE)
+        if not pending:
+            return 0
+        # Sent in order on one channel; each publish returns once the broker confirmed it.
+        await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        json.dumps(payload, separators=(",", ":")).encode(),
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=str(seq),
+                    ),
+                    routing_key="",
+                    mandatory=False,
+                    timeout=PUBLISH_TIMEOUT,
+                )
+                for seq, payload in pending
+            )
+        )
+        seqs = [seq for seq, _ in pending]
+        await repo.mark_published(conn, seqs=seqs)
+        self.published_seq = seqs[-1]
+        return len(pending)
+
+    async def _publish_heartbeat(
+        self, conn: asyncpg.Connection, exchange: AbstractExchange
+    ) -> None:
+        heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=datetime.now(UTC))
+        await exchange.publish(
+            aio_pika.Message(
+                heartbeat.model_dump_json(by_alias=True).encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                expiration=10,
+            ),
+            routing_key="",
+            mandatory=False,
+            timeout=PUBLISH_TIMEOUT,
+        )
+
+    async def _prune(self, conn: asyncpg.Connection) -> None:
+        removed = await repo.prune_events(conn, older_than_days=self._settings.event_retention_days)
+        if removed:
+            log.info("pruned %d published events", removed)

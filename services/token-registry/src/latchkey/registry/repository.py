@@ -1,0 +1,246 @@
+"""asyncpg in, pydantic models out: every read and write of the `registry` schema."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from latchkey.common import errors
+from latchkey.common.db import Connection
+from latchkey.common.events import (
+    SubjectRevocation,
+    TokenDomains,
+    TokenEvent,
+    TokenRef,
+    TokenStateSnapshot,
+)
+from latchkey.registry import queries
+from latchkey.registry.models import (
+    Actor,
+    AuditEntry,
+    DomainPolicy,
+    NewTokenRecord,
+    TokenListQuery,
+    TokenRecord,
+)
+
+
+class TokenNotFound(errors.NotFound):
+    message = "No token has this id."
+
+
+def _token(row: asyncpg.Record) -> TokenRecord:
+    return TokenRecord.model_validate(dict(row))
+
+
+async def insert_token(conn: Connection, *, record: NewTokenRecord) -> TokenRecord | None:
+    """The new record, or None when a token with this jti is already recorded."""
+    row = await conn.fetchrow(
+        queries.INSERT_TOKEN,
+        record.jti,
+        record.user_id,
+        record.username,
+        record.kind.value,
+        record.name,
+        record.description,
+        record.channel,
+        record.platform,
+        record.device,
+        record.portals,
+        record.allowed_domains,
+        record.created_by,
+        record.issued_at,
+        record.expires_at,
+    )
+    return _token(row) if row is not None else None
+
+
+async def get_token(conn: Connection, *, jti: UUID, for_update: bool = False) -> TokenRecord:
+    query = queries.SELECT_TOKEN_FOR_UPDATE if for_update else queries.SELECT_TOKEN
+    row = await conn.fetchrow(query, jti)
+    if row is None:
+        raise TokenNotFound()
+    return _token(row)
+
+
+async def list_tokens(
+    conn: Connection,
+    *,
+    query: TokenListQuery,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[TokenRecord]:
+    conditions: list[str] = []
+    args: list[Any] = []
+
+    def bind(fragment: str, *values: Any) -> None:
+        placeholders = range(len(args) + 1, len(args) + 1 + len(values))
+        conditions.append(fragment.format(*placeholders))
+        args.extend(values)
+
+    if query.user_id is not None:
+        bind(queries.LIST_FILTER_USER_ID, query.user_id)
+    if query.username is not None:
+        bind(queries.LIST_FILTER_USERNAME, query.username)
+    if query.kind is not None:
+        bind(queries.LIST_FILTER_KIND, query.kind.value)
+    if query.q is not None:
+        bind(queries.LIST_FILTER_NAME, "%" + _escape_like(query.q) + "%")
+    if query.status is not None:
+        conditions.append(queries.LIST_FILTER_STATUS[query.status.value])
+    if after is not None:
+        bind(queries.LIST_FILTER_AFTER, *after)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = f"{queries.LIST_TOKENS}{where} {queries.LIST_ORDER.format(len(args) + 1)}"
+    rows = await conn.fetch(sql, *args, limit)
+    return [_token(row) for row in rows]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def update_text(conn: Connection, *, jti: UUID, name: str, description: str) -> TokenRecord:
+    return _token(await conn.fetchrow(queries.UPDATE_TOKEN_TEXT, jti, name, description))
+
+
+async def set_domains(conn: Connection, *, jti: UUID, domains: list[str]) -> TokenRecord:
+    return _token(await conn.fetchrow(queries.UPDATE_TOKEN_DOMAINS, jti, domains))
+
+
+async def set_disabled(conn: Connection, *, jti: UUID, disabled: bool, actor: Actor) -> TokenRecord:
+    return _token(await conn.fetchrow(queries.UPDATE_TOKEN_DISABLED, jti, disabled, actor.label))
+
+
+async def revoke_token(
+    conn: Connection, *, jti: UUID, actor: Actor, reason: str
+) -> TokenRecord | None:
+    """The revoked record, or None when it was revoked already (or does not exist)."""
+    row = await conn.fetchrow(queries.REVOKE_TOKEN, jti, actor.label, reason)
+    return _token(row) if row is not None else None
+
+
+async def revoke_user_tokens(
+    conn: Connection, *, user_id: str, actor: Actor, reason: str
+) -> list[TokenRef]:
+    rows = await conn.fetch(queries.REVOKE_USER_TOKENS, user_id, actor.label, reason)
+    return [TokenRef(jti=row["jti"], expires_at=row["expires_at"]) for row in rows]
+
+
+async def upsert_subject_revocation(
+    conn: Connection,
+    *,
+    user_id: str,
+    not_before: datetime,
+    expires_at: datetime,
+    actor: Actor,
+    reason: str,
+) -> datetime:
+    """Record the user's not-before; returns how long the entry matters."""
+    result: datetime = await conn.fetchval(
+        queries.UPSERT_SUBJECT_REVOCATION, user_id, not_before, expires_at, actor.label, reason
+    )
+    return result
+
+
+async def subject_not_before(conn: Connection, *, user_id: str) -> datetime | None:
+    result: datetime | None = await conn.fetchval(queries.SELECT_SUBJECT_NOT_BEFORE, user_id)
+    return result
+
+
+async def mark_tokens_used(conn: Connection, *, used: dict[UUID, datetime]) -> None:
+    if used:
+        await conn.execute(queries.MARK_TOKENS_USED, list(used), list(used.values()))
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+
+async def next_seq(conn: Connection) -> int:
+    """The next sequence number; the counter's row lock is held until this transaction ends."""
+    seq: int = await conn.fetchval(queries.NEXT_SEQ)
+    return seq
+
+
+async def insert_event(conn: Connection, *, event: TokenEvent) -> None:
+    await conn.execute(queries.INSERT_EVENT, event.seq, event.type, event.wire(), event.at)
+    await conn.execute(queries.NOTIFY_EVENTS, str(event.seq))
+
+
+async def latest_seq(conn: Connection) -> int:
+    seq: int = await conn.fetchval(queries.LATEST_SEQ)
+    return seq
+
+
+async def events_after(conn: Connection, *, after: int, limit: int) -> list[dict[str, Any]]:
+    """Event payloads in wire form, in sequence order."""
+    rows = await conn.fetch(queries.SELECT_EVENTS_AFTER, after, limit)
+    return [row["payload"] for row in rows]
+
+
+async def oldest_event_seq(conn: Connection) -> int | None:
+    seq: int | None = await conn.fetchval(queries.OLDEST_EVENT_SEQ)
+    return seq
+
+
+async def unpublished_events(conn: Connection, *, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    rows = await conn.fetch(queries.SELECT_UNPUBLISHED, limit)
+    return [(row["seq"], row["payload"]) for row in rows]
+
+
+async def mark_published(conn: Connection, *, seqs: list[int]) -> None:
+    await conn.execute(queries.MARK_PUBLISHED, seqs)
+
+
+async def prune_events(conn: Connection, *, older_than_days: int) -> int:
+    status: str = await conn.execute(queries.PRUNE_EVENTS, older_than_days)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def try_relay_lock(conn: Connection) -> bool:
+    locked: bool = await conn.fetchval(queries.TRY_RELAY_LOCK)
+    return locked
+
+
+async def snapshot(conn: Connection) -> TokenStateSnapshot:
+    """Read inside a REPEATABLE READ transaction so state and seq agree."""
+    seq = await latest_seq(conn)
+    revoked = await conn.fetch(queries.SNAPSHOT_REVOKED)
+    disabled = await conn.fetch(queries.SNAPSHOT_DISABLED)
+    domains = await conn.fetch(queries.SNAPSHOT_DOMAINS)
+    subjects = await conn.fetch(queries.SNAPSHOT_SUBJECTS)
+    policy = await get_policy(conn)
+    return TokenStateSnapshot(
+        seq=seq,
+        revoked=[TokenRef.model_validate(dict(row)) for row in revoked],
+        disabled=[TokenRef.model_validate(dict(row)) for row in disabled],
+        domains=[TokenDomains.model_validate(dict(row)) for row in domains],
+        subjects=[SubjectRevocation.model_validate(dict(row)) for row in subjects],
+        policy_domains=policy.domains,
+    )
+
+
+# --- the domain policy and the audit log ------------------------------------------------
+
+
+async def get_policy(conn: Connection) -> DomainPolicy:
+    return DomainPolicy.model_validate(dict(await conn.fetchrow(queries.SELECT_POLICY)))
+
+
+async def set_policy(conn: Connection, *, domains: list[str], actor: Actor) -> DomainPolicy:
+    row = await conn.fetchrow(queries.UPDATE_POLICY, domains, actor.label)
+    return DomainPolicy.model_validate(dict(row))
+
+
+async def insert_audit(
+    conn: Connection, *, actor: Actor, action: str, target: str, details: dict[str, Any]
+) -> None:
+    await conn.execute(queries.INSERT_AUDIT, actor.id, actor.name, action, target, details)
+
+
+async def list_audit(
+    conn: Connection, *, before: int | None, target: str | None, limit: int
+) -> list[AuditEntry]:
+    rows = await conn.fetch(queries.LIST_AUDIT, before, target, limit)
+    return [AuditEntry.model_validate(dict(row)) for row in rows]

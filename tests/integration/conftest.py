@@ -1,0 +1,118 @@
+"""The registry in-process against real PostgreSQL and RabbitMQ, with a test token issuer."""
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from latchkey.registry.app import create_app
+from latchkey.registry.settings import RegistrySettings
+from tests.conftest import INTERNAL_TOKEN
+from tests.support.infra import TestInfra
+from tests.support.issuer import TestIssuer
+
+INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+
+
+def registry_settings(
+    infra: TestInfra, *, database_url: str, exchange: str, auth_url: str, **overrides: Any
+) -> RegistrySettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "amqp_url": infra.amqp_url,
+        "events_exchange": exchange,
+        "auth_url": auth_url,
+        "internal_token": INTERNAL_TOKEN,
+        "relay_poll_interval": 0.2,
+        "heartbeat_interval": 0.2,
+        "startup_timeout": 5,
+        "log_format": "text",
+    }
+    values.update(overrides)
+    return RegistrySettings(_env_file=None, **values)
+
+
+@dataclass
+class Registry:
+    """The registry under test, and what it takes to call it as an admin or as a service."""
+
+    client: TestClient
+    issuer: TestIssuer
+    settings: RegistrySettings
+
+    async def record(self, **claims: Any) -> tuple[str, dict[str, Any]]:
+        """Mint a token and record it, as auth does when it issues one."""
+        token, signed = self.issuer.token(**claims)
+        response = await self.client.post(
+            "/internal/v1/tokens", json=record_body(signed), headers=INTERNAL
+        )
+        assert response.status == 201, await response.text()
+        return token, signed
+
+    async def admin(self, **claims: Any) -> dict[str, str]:
+        token, _ = await self.record(roles=["admin"], portals=["admin"], name="root", **claims)
+        return {"Authorization": f"Bearer {token}"}
+
+
+def record_body(claims: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    body = {
+        "jti": claims["jti"],
+        "userId": claims["sub"],
+        "username": claims.get("name", "someone"),
+        "kind": "session",
+        "channel": "FLUTTER",
+        "platform": "BYTEDESK",
+        "portals": claims.get("portals", []),
+        "allowedDomains": claims.get("domains", []),
+        "issuedAt": datetime.fromtimestamp(claims["iat"], UTC).isoformat(),
+        "expiresAt": datetime.fromtimestamp(claims["exp"], UTC).isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+RegistryFactory = Callable[..., Awaitable[Registry]]
+
+
+@pytest.fixture
+async def issuer_url(aiohttp_server: Any) -> AsyncIterator[tuple[TestIssuer, str]]:
+    issuer = TestIssuer()
+    server: TestServer = await aiohttp_server(issuer.app())
+    return issuer, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def start_registry(
+    infra: TestInfra,
+    exchange: str,
+    issuer_url: tuple[TestIssuer, str],
+    aiohttp_client: Any,
+) -> RegistryFactory:
+    """Start a registry (call again for a second instance on the same database)."""
+    issuer, url = issuer_url
+
+    async def start(database_url: str | None = None, **overrides: Any) -> Registry:
+        settings = registry_settings(
+            infra,
+            database_url=database_url or infra.database_url,
+            exchange=exchange,
+            auth_url=url,
+            **overrides,
+        )
+        client = await aiohttp_client(create_app(settings))
+        return Registry(client=client, issuer=issuer, settings=settings)
+
+    return start
+
+
+@pytest.fixture
+async def registry(start_registry: RegistryFactory) -> Registry:
+    return await start_registry()
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
