@@ -7,19 +7,19 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 
-from tests.support.infra import TestInfra, create_database, drop_database, test_infra
+from tests.support.infra import Infra, create_database, drop_database, provision_infra
 
 INTERNAL_TOKEN = "test-internal-credential-" + "x" * 16
 
 
 @pytest.fixture(scope="session")
-def infra() -> Iterator[TestInfra]:
-    with test_infra() as found:
+def infra() -> Iterator[Infra]:
+    with provision_infra() as found:
         yield found
 
 
 @pytest.fixture
-async def exchange(infra: TestInfra) -> AsyncIterator[str]:
+async def exchange(infra: Infra) -> AsyncIterator[str]:
     """An events exchange of this test's own, deleted afterwards."""
     name = f"latchkey.test.{infra.run_id}.{secrets.token_hex(3)}"
     yield name
@@ -31,7 +31,7 @@ async def exchange(infra: TestInfra) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def fresh_database(infra: TestInfra) -> AsyncIterator[str]:
+async def fresh_database(infra: Infra) -> AsyncIterator[str]:
     """A database of this test's own, for tests that count every event or row."""
     name = f"latchkey_test_{infra.run_id}_{secrets.token_hex(3)}"
     url = await create_database(infra.server_url, name)

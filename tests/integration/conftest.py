@@ -7,19 +7,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from latchkey.registry.app import create_app
 from latchkey.registry.settings import RegistrySettings
 from tests.conftest import INTERNAL_TOKEN
-from tests.support.infra import TestInfra
-from tests.support.issuer import TestIssuer
+from tests.support.infra import Infra
+from tests.support.issuer import TokenMinter
 
 INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
 
 
 def registry_settings(
-    infra: TestInfra, *, database_url: str, exchange: str, auth_url: str, **overrides: Any
+    infra: Infra, *, database_url: str, exchange: str, auth_url: str, **overrides: Any
 ) -> RegistrySettings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -41,8 +42,13 @@ class Registry:
     """The registry under test, and what it takes to call it as an admin or as a service."""
 
     client: TestClient
-    issuer: TestIssuer
+    issuer: TokenMinter
     settings: RegistrySettings
+
+    @property
+    def app(self) -> web.Application:
+        assert self.client.app is not None
+        return self.client.app
 
     async def record(self, **claims: Any) -> tuple[str, dict[str, Any]]:
         """Mint a token and record it, as auth does when it issues one."""
@@ -79,17 +85,17 @@ RegistryFactory = Callable[..., Awaitable[Registry]]
 
 
 @pytest.fixture
-async def issuer_url(aiohttp_server: Any) -> AsyncIterator[tuple[TestIssuer, str]]:
-    issuer = TestIssuer()
+async def issuer_url(aiohttp_server: Any) -> AsyncIterator[tuple[TokenMinter, str]]:
+    issuer = TokenMinter()
     server: TestServer = await aiohttp_server(issuer.app())
     return issuer, str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture
 async def start_registry(
-    infra: TestInfra,
+    infra: Infra,
     exchange: str,
-    issuer_url: tuple[TestIssuer, str],
+    issuer_url: tuple[TokenMinter, str],
     aiohttp_client: Any,
 ) -> RegistryFactory:
     """Start a registry (call again for a second instance on the same database)."""

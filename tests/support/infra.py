@@ -25,7 +25,7 @@ HOW_TO = (
 
 
 @dataclass(frozen=True)
-class TestInfra:
+class Infra:
     database_url: str
     """A database of this run's own, dropped at the end."""
     server_url: str
@@ -129,14 +129,14 @@ async def delete_exchanges(amqp_url: str, prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def test_infra() -> Iterator[TestInfra]:
+def provision_infra() -> Iterator[Infra]:
     run_id = secrets.token_hex(4)
     with postgres_server() as server_url, rabbitmq_server() as amqp_url:
         name = f"latchkey_test_{run_id}"
         database_url = asyncio.run(create_database(server_url, name))
         asyncio.run(check_broker(amqp_url))
         try:
-            yield TestInfra(database_url, server_url, amqp_url, run_id)
+            yield Infra(database_url, server_url, amqp_url, run_id)
         finally:
             asyncio.run(drop_database(server_url, name))
             asyncio.run(delete_exchanges(amqp_url, f"latchkey.test.{run_id}"))

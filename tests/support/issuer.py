@@ -32,7 +32,7 @@ class SigningKey:
 
 
 @dataclass
-class TestIssuer:
+class TokenMinter:
     """Signs tokens; `app` serves their public keys at /.well-known/jwks.json."""
 
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])

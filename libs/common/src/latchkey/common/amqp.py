@@ -3,7 +3,7 @@
 aio-pika's robust connection restores queues from weak references and can hit
 RESOURCE_LOCKED re-declaring exclusive queues, so components here own their recovery: they
 wait for `Broker.connection()`, build their channels and queues afresh, and start over when
-`connection.closed()` fires.
+the connection they hold is lost (`Broker.wait_lost`).
 """
 
 import asyncio
@@ -52,6 +52,7 @@ class Broker:
         self._connection: AbstractConnection | None = None
         self._connected = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
         self.connected_since: float | None = None
 
     @property
@@ -60,8 +61,7 @@ class Broker:
 
     async def start(self, *, timeout: float) -> None:
         """Connect (retrying for `timeout` seconds, then failing the start) and keep connected."""
-        self._connection = await self._connect(deadline=time.monotonic() + timeout)
-        self._mark_connected()
+        self._adopt(await self._connect(deadline=time.monotonic() + timeout))
         self._supervisor = asyncio.create_task(self._supervise(), name=f"broker:{self._name}")
 
     async def close(self) -> None:
@@ -80,6 +80,11 @@ class Broker:
         assert self._connection is not None
         return self._connection
 
+    async def wait_lost(self, connection: AbstractConnection) -> None:
+        """Return once `connection` is no longer the live one."""
+        while self._connection is connection and self._connected.is_set():
+            await self._lost.wait()
+
     async def declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
         return await channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.FANOUT, durable=True
@@ -89,7 +94,12 @@ class Broker:
         """Readiness probe."""
         return (True, "connected") if self.connected else (False, "reconnecting")
 
-    def _mark_connected(self) -> None:
+    def _adopt(self, connection: AbstractConnection) -> None:
+        # aio-pika reports an unexpected close through close_callbacks only (its closed()
+        # future resolves on an explicit close), so that is what we listen to.
+        self._lost = asyncio.Event()
+        connection.close_callbacks.add(lambda *_: self._lost.set())
+        self._connection = connection
         self.connected_since = time.monotonic()
         self._connected.set()
 
@@ -113,14 +123,13 @@ class Broker:
 
     async def _supervise(self) -> None:
         while True:
-            assert self._connection is not None
-            await self._connection.closed()
+            await self._lost.wait()
             self._connected.clear()
             log.warning("broker connection lost; reconnecting")
-            with contextlib.suppress(*CONNECT_ERRORS):
-                await self._connection.close()
-            self._connection = await self._connect(deadline=None)
-            self._mark_connected()
+            if self._connection is not None:
+                with contextlib.suppress(*CONNECT_ERRORS):
+                    await self._connection.close()
+            self._adopt(await self._connect(deadline=None))
             log.info("broker connection restored")
 
 

@@ -5,7 +5,7 @@ import binascii
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -44,6 +44,10 @@ from latchkey.registry.models import (
 )
 
 Clock = Callable[[], datetime]
+
+IN_FLIGHT_GRACE = timedelta(minutes=5)
+"""How long a user's revocation still refuses to record tokens signed before it (auth records
+a token within seconds of signing it; this is a generous bound)."""
 
 
 def utc_now() -> datetime:
@@ -205,7 +209,7 @@ async def revoke_user(
             conn,
             user_id=user_id,
             not_before=now,
-            expires_at=max((token.expires_at for token in tokens), default=now),
+            expires_at=max([now + IN_FLIGHT_GRACE, *(token.expires_at for token in tokens)]),
             actor=actor,
             reason=reason,
         )

@@ -1,0 +1,45 @@
+"""A reference model of token state, applied from a snapshot and events, for comparing views."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ReferenceState:
+    seq: int = 0
+    revoked: set[str] = field(default_factory=set)
+    disabled: set[str] = field(default_factory=set)
+    domains: dict[str, list[str]] = field(default_factory=dict)
+    policy: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict[str, Any]) -> "ReferenceState":
+        return cls(
+            seq=snapshot["seq"],
+            revoked={item["jti"] for item in snapshot["revoked"]},
+            disabled={item["jti"] for item in snapshot["disabled"]},
+            domains={item["jti"]: item["domains"] for item in snapshot["domains"]},
+            policy=list(snapshot["policyDomains"]),
+        )
+
+    def apply(self, event: dict[str, Any]) -> None:
+        assert event["seq"] == self.seq + 1, (event["seq"], self.seq)
+        self.seq = event["seq"]
+        kind = event["type"]
+        if kind == "token.revoked":
+            self.revoked.add(event["jti"])
+            self.disabled.discard(event["jti"])
+            self.domains.pop(event["jti"], None)
+        elif kind == "token.disabled":
+            self.disabled.add(event["jti"])
+        elif kind == "token.enabled":
+            self.disabled.discard(event["jti"])
+        elif kind == "token.domains_changed":
+            self.domains[event["jti"]] = event["domains"]
+        elif kind == "user.revoked":
+            for token in event["tokens"]:
+                self.revoked.add(token["jti"])
+                self.disabled.discard(token["jti"])
+                self.domains.pop(token["jti"], None)
+        elif kind == "policy.changed":
+            self.policy = list(event["domains"])

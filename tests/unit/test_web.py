@@ -1,0 +1,84 @@
+"""The envelope and the error middleware, on a bare application."""
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pydantic import Field
+
+from latchkey.common import errors
+from latchkey.common.app import base_app
+from latchkey.common.models import RequestModel
+from latchkey.common.web import envelope, read_json
+
+
+class Body(RequestModel):
+    count: int = Field(ge=0)
+
+
+async def echo(request: web.Request) -> web.Response:
+    body = await read_json(request, Body)
+    return envelope(body.wire())
+
+
+async def boom(request: web.Request) -> web.Response:
+    raise RuntimeError("secret internals")
+
+
+async def refuse(request: web.Request) -> web.Response:
+    raise errors.TokenRevoked()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any) -> Any:
+    app = base_app(service="test", title="test")
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/boom", boom)
+    app.router.add_get("/refuse", refuse)
+    return await aiohttp_client(app)
+
+
+async def test_success_is_the_envelope(client: Any) -> None:
+    response = await client.post("/echo", json={"count": 2})
+    assert await response.json() == {"message": "OK", "code": 200, "data": {"count": 2}}
+
+
+async def test_unexpected_errors_are_a_plain_500_without_a_trace(client: Any) -> None:
+    response = await client.get("/boom")
+    body = await response.json()
+    assert response.status == 500
+    assert body["reason"] == "internal_error"
+    assert "secret internals" not in str(body)
+
+
+async def test_api_errors_carry_their_contract_and_a_bearer_challenge(client: Any) -> None:
+    response = await client.get("/refuse")
+    assert response.status == 401
+    assert (await response.json())["reason"] == "token_revoked"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "reason"),
+    [
+        (b"{", 400, "malformed_json"),
+        (b"", 400, "malformed_json"),
+        (b'{"count": "1"}', 422, "validation_failed"),
+        (b'{"count": 1.5}', 422, "validation_failed"),
+        (b'{"count": -1}', 422, "validation_failed"),
+        (b'{"count": 1, "more": true}', 422, "validation_failed"),
+        (b"null", 422, "validation_failed"),
+        (b"x" * 70_000, 413, "payload_too_large"),
+    ],
+)
+async def test_bad_bodies(client: Any, raw: bytes, status: int, reason: str) -> None:
+    response = await client.post("/echo", data=raw)
+    assert (response.status, (await response.json())["reason"]) == (status, reason)
+
+
+async def test_health_metrics_and_openapi_are_served(client: Any) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    metrics = await (await client.get("/metrics")).text()
+    assert "latchkey_http_requests_total" in metrics
+    assert (await (await client.get("/openapi.json")).json())["openapi"] == "3.1.0"
