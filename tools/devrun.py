@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from dotenv import dotenv_values
 from yarl import URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,15 +21,8 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/latchkey"
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of `.env` (the environment still wins over them)."""
-    values: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip().strip("'\"")
-    return values
+    """`.env`, parsed as honcho and docker compose parse it (the environment still wins)."""
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 async def ensure_database(url: str) -> bool:

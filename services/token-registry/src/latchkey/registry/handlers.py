@@ -40,6 +40,12 @@ def require_service(request: web.Request) -> None:
     require_service_credential(request, request.app[SETTINGS].internal_token)
 
 
+def service_actor(body: InternalRevokeRequest) -> Actor:
+    """Who a service acts for: the user or admin it names, else the service itself."""
+    actor_id = body.actor_id or "service"
+    return Actor(id=actor_id, name=body.actor_name or actor_id)
+
+
 def path_jti(request: web.Request) -> UUID:
     try:
         return UUID(request.match_info["jti"])
@@ -131,9 +137,20 @@ async def internal_revoke_token(request: web.Request) -> web.Response:
     require_service(request)
     jti = path_jti(request)
     body = await read_json(request, InternalRevokeRequest)
-    actor = Actor(id=body.actor_id or "service", name=body.actor_name or body.actor_id or "service")
+    actor = service_actor(body)
     change = await service.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
     return envelope(change.wire(), message="Token revoked.")
+
+
+async def internal_revoke_user(request: web.Request) -> web.Response:
+    require_service(request)
+    user_id = path_user_id(request)
+    body = await read_json(request, InternalRevokeRequest)
+    actor = service_actor(body)
+    result = await service.revoke_user(
+        request.app[POOL], user_id=user_id, actor=actor, reason=body.reason
+    )
+    return envelope(result.wire(), message=f"{result.revoked_tokens} tokens revoked.")
 
 
 async def introspect(request: web.Request) -> web.Response:

@@ -140,6 +140,16 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST",
+        "/internal/v1/users/{user_id}/revoke",
+        handlers.internal_revoke_user,
+        "Revoke every token of a user for a service (password change, disabled user)",
+        body=InternalRevokeRequest,
+        response=UserRevocation,
+        security="service",
+        tags=INTERNAL,
+    ),
+    Endpoint(
+        "POST",
         "/internal/v1/introspect",
         handlers.introspect,
         "RFC 7662 token introspection",

