@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean rotate-keys
 
 $(STAMP): constraints.txt requirements-dev.txt $(PROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+## Retire the current signing key and sign with a new one (the old one stays published).
+rotate-keys: $(STAMP)
+	$(BIN)/python -m latchkey.auth rotate-keys

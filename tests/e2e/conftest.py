@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -11,6 +12,7 @@ from tests.conftest import INTERNAL_TOKEN
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.stack import Stack
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -64,3 +66,14 @@ async def processes(log_dir: Path) -> AsyncIterator[ProcessFactory]:
     yield start
     for process in started:
         await process.stop()
+
+
+@pytest.fixture
+async def stack(
+    infra: Infra, fresh_database: str, exchange: str, log_dir: Path
+) -> AsyncIterator[Stack]:
+    """auth and the registry, not started yet: `await stack.start("auth", "registry")`."""
+    async with aiohttp.ClientSession() as session:
+        services = Stack(infra, fresh_database, exchange, log_dir, session)
+        yield services
+        await services.stop()

@@ -18,6 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 from yarl import URL
 
+from latchkey.auth.settings import AuthSettings
 from latchkey.common.settings import CommonSettings
 from latchkey.registry.settings import RegistrySettings
 
@@ -36,6 +37,7 @@ class LatchkeyService:
 
 # One line per Latchkey service in docker-compose.yml (auth: AuthSettings, "auth_port"; ...).
 LATCHKEY_SERVICES = {
+    "auth": LatchkeyService(AuthSettings, port_field="auth_port"),
     "token-registry": LatchkeyService(RegistrySettings, port_field="registry_port"),
 }
 
@@ -369,7 +371,7 @@ def test_env_example_sets_only_variables_that_compose_or_a_service_reads(
 
 def test_env_example_holds_placeholders_not_secrets(env_example: dict[str, str]) -> None:
     for name, value in env_example.items():
-        if re.search(r"PASS|TOKEN|SECRET|KEY", name):
+        if re.search(r"PASS|TOKEN|SECRET|(^|_)KEY", name.removeprefix("LATCHKEY_")):
             assert value.startswith("change-me"), f"{name} looks like a real secret"
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from latchkey.auth.settings import AuthSettings
 from latchkey.registry.settings import RegistrySettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SETTINGS: list[type[BaseSettings]] = [RegistrySettings]
+SETTINGS: list[type[BaseSettings]] = [AuthSettings, RegistrySettings]
 
 
 def documented_variables() -> set[str]:

@@ -22,15 +22,15 @@ envelope `{"message", "code", "reason", "data"}` with `code` equal to the HTTP s
 """
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 
 class ApiError(Exception):
     """Base of every error that reaches a client; subclasses set the three class attributes."""
 
-    status: ClassVar[int] = 500
-    reason: ClassVar[str] = "internal_error"
-    message: ClassVar[str] = "Something went wrong on our side."
+    status: int = 500
+    reason: str = "internal_error"
+    message: str = "Something went wrong on our side."
 
     def __init__(
         self,
@@ -43,6 +43,14 @@ class ApiError(Exception):
         self.data = data
         self.headers = dict(headers or {})
         super().__init__(self.detail)
+
+    @classmethod
+    def of(cls, status: int, reason: str, message: str, *, data: Any = None) -> "ApiError":
+        """An error with this status and reason, e.g. relayed from another service."""
+        error = error_for_status(status)(message or None, data=data)
+        error.status = status
+        error.reason = reason or error.reason
+        return error
 
 
 class InternalError(ApiError):

@@ -22,7 +22,18 @@ class ApiModel(BaseModel):
 class RequestModel(ApiModel):
     """What clients send: unknown fields are refused so a typo is an error, not a no-op."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(ApiModel):
+    """Who made a change: an admin (from their token), a user, or a service."""
+
+    id: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.id})" if self.name != self.id else self.id
 
 
 def _require_timezone(value: datetime) -> datetime:

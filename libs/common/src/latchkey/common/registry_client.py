@@ -5,29 +5,18 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
-from pydantic import SecretStr
 
 from latchkey.common import errors
-from latchkey.common.credentials import service_headers
 from latchkey.common.events import EventPage, TokenStateSnapshot
 from latchkey.common.models import ApiModel
+from latchkey.common.service_client import ServiceClient, ServiceError
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
+RegistryError = ServiceError
 
 
 class RegistryUnavailable(errors.ServiceUnavailable):
     reason = "registry_unavailable"
     message = "The token registry cannot be reached right now; try again shortly."
-
-
-class RegistryError(Exception):
-    """The registry answered with an error envelope."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 class TokenToRecord(ApiModel):
@@ -47,48 +36,10 @@ class TokenToRecord(ApiModel):
     expires_at: datetime
 
 
-class RegistryClient:
-    """A thin client: every failure to reach the registry is `RegistryUnavailable`."""
+class RegistryClient(ServiceClient):
+    """The registry's internal API; failing to reach it is `RegistryUnavailable`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        credential: SecretStr,
-        session: aiohttp.ClientSession,
-        *,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._headers = service_headers(credential)
-        self._session = session
-        self._timeout = timeout
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        timeout: aiohttp.ClientTimeout | None = None,
-    ) -> Any:
-        try:
-            async with self._session.request(
-                method,
-                self._base_url + path,
-                json=json,
-                headers=self._headers,
-                timeout=timeout or self._timeout,
-            ) as response:
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise RegistryUnavailable() from exc
-        if response.status >= 500:
-            raise RegistryUnavailable()
-        if response.status >= 400:
-            raise RegistryError(
-                response.status, str(body.get("reason", "")), str(body.get("message", ""))
-            )
-        return body["data"]
+    unavailable = RegistryUnavailable
 
     async def record_token(self, token: TokenToRecord) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/internal/v1/tokens", json=token.wire())

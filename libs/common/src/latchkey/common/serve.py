@@ -62,6 +62,8 @@ async def _serve(app: web.Application, host: str, ports: Iterable[int], access_l
             log.info("listening on http://%s:%d", host, port)
         await stop.wait()
         log.info("stopping")
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: log.info("already stopping"))
     finally:
         await runner.cleanup()
 
@@ -79,6 +81,10 @@ def serve(
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(app, settings.host, list(ports), settings.access_log))
+        # Process supervisors (honcho, docker) may signal again while we finish: we already
+        # stopped cleanly, so a late SIGTERM must not turn that into "killed by signal".
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
     except Exception:
         log.exception("%s could not start or stopped on an error", service)
         raise SystemExit(1) from None

@@ -111,6 +111,7 @@ class JwksKeySource:
         self._on_change = on_change
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._generation = 0
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK:
@@ -125,30 +126,41 @@ class JwksKeySource:
         return found
 
     async def _refresh(self, *, force: bool) -> None:
+        seen = self._generation
         async with self._lock:
+            if self._generation != seen:
+                return  # fetched while we waited for the lock: as fresh as it gets
             since = time.monotonic() - self._fetched_at
-            if since < self._min_fetch_interval or (not force and since < self._refresh_interval):
+            if not force and since < self._refresh_interval:
                 return
-            try:
-                async with self._session.get(
-                    self._url, timeout=aiohttp.ClientTimeout(total=5)
-                ) as response:
-                    response.raise_for_status()
-                    document = await response.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                self._fetched_at = time.monotonic()
-                log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
-                if not self._keys:
-                    raise errors.ServiceUnavailable(
-                        "The token signing keys cannot be fetched right now."
-                    ) from None
-                return
-            keys = parse_jwks(document if isinstance(document, dict) else {}, self._algorithms)
+            if since < self._min_fetch_interval:
+                # An unknown kid right after a fetch: wait out the interval rather than fail,
+                # so a real rotation is picked up and forged kids cost one fetch per interval.
+                await asyncio.sleep(self._min_fetch_interval - since)
+            await self._fetch()
+
+    async def _fetch(self) -> None:
+        self._generation += 1
+        try:
+            async with self._session.get(
+                self._url, timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                response.raise_for_status()
+                document = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self._fetched_at = time.monotonic()
-            withdrawn = self._keys.keys() - keys.keys()
-            self._keys = keys
-            if withdrawn and self._on_change is not None:
-                self._on_change()
+            log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
+            if not self._keys:
+                raise errors.ServiceUnavailable(
+                    "The token signing keys cannot be fetched right now."
+                ) from None
+            return
+        keys = parse_jwks(document if isinstance(document, dict) else {}, self._algorithms)
+        self._fetched_at = time.monotonic()
+        withdrawn = self._keys.keys() - keys.keys()
+        self._keys = keys
+        if withdrawn and self._on_change is not None:
+            self._on_change()
 
 
 class TokenVerifier:

@@ -2,14 +2,16 @@
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from latchkey.common.amqp import broker_context
 from latchkey.common.app import background, base_app
+from latchkey.common.auth_client import AuthClient
 from latchkey.common.db import pool_context
 from latchkey.common.migrations import Migrations
 from latchkey.common.tokens import verifier_context
-from latchkey.registry.keys import BROKER, POOL, RELAY, SETTINGS, VERIFIER
+from latchkey.registry.keys import AUTH, BROKER, POOL, RELAY, SETTINGS, VERIFIER
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.routes import setup_routes
 from latchkey.registry.settings import RegistrySettings
@@ -25,6 +27,13 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def auth_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[AUTH] = AuthClient(settings.auth_url, settings.internal_token, session)
+        yield
+
+
 def create_app(settings: RegistrySettings) -> web.Application:
     app = base_app(service=SERVICE, title="Latchkey token registry")
     app[SETTINGS] = settings
@@ -32,6 +41,7 @@ def create_app(settings: RegistrySettings) -> web.Application:
         [
             pool_context(settings, POOL, migrations=MIGRATIONS),
             verifier_context(settings, VERIFIER),
+            auth_client_ctx,
             broker_context(settings, BROKER, name=SERVICE),
             relay_ctx,
         ]

@@ -6,14 +6,15 @@ from aiohttp import web
 
 from latchkey.common import errors
 from latchkey.common.credentials import bearer_token, require_service_credential
+from latchkey.common.models import Actor
 from latchkey.common.web import envelope, read_json, read_query
 from latchkey.registry import service
-from latchkey.registry.keys import POOL, SETTINGS, VERIFIER
+from latchkey.registry.keys import AUTH, POOL, SETTINGS, VERIFIER
 from latchkey.registry.models import (
-    Actor,
     AuditQuery,
     DomainPolicyUpdate,
     EventsQuery,
+    GenerateTokenRequest,
     InternalRevokeRequest,
     IntrospectRequest,
     NewTokenRecord,
@@ -70,6 +71,20 @@ async def list_tokens(request: web.Request) -> web.Response:
         request.app[POOL], query=query, max_page=request.app[SETTINGS].max_page_size
     )
     return envelope(page.wire())
+
+
+async def generate_token(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    body = await read_json(request, GenerateTokenRequest)
+    generated = await service.generate_token(
+        request.app[POOL], request.app[AUTH], request=body, actor=actor
+    )
+    return envelope(
+        generated.wire(),
+        message="Token generated. Copy it now: it will not be shown again.",
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def get_token(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ import asyncpg
 from aiohttp import web
 
 from latchkey.common.amqp import Broker
+from latchkey.common.auth_client import AuthClient
 from latchkey.common.tokens import TokenVerifier
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.settings import RegistrySettings
@@ -13,3 +14,4 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 RELAY = web.AppKey("relay", OutboxRelay)
+AUTH = web.AppKey("auth_client", AuthClient)

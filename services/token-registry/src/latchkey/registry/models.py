@@ -27,17 +27,6 @@ class TokenStatus(StrEnum):
     DISABLED = "disabled"
 
 
-class Actor(ApiModel):
-    """Who made a change: an admin (from their token) or a service."""
-
-    id: str
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.id})" if self.name != self.id else self.id
-
-
 class TokenRecord(ApiModel):
     jti: UUID
     user_id: str
@@ -92,6 +81,24 @@ class NewTokenRecord(RequestModel):
         if self.expires_at <= self.issued_at:
             raise ValueError("expiresAt must be later than issuedAt")
         return self
+
+
+class GenerateTokenRequest(RequestModel):
+    """An admin asks for an `access` token for a user (`POST /api/v1/tokens`)."""
+
+    user_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    expires_at: UtcDatetime | None = None
+    portals: list[str] | None = Field(default=None, max_length=20)
+    allowed_domains: DomainList = Field(default_factory=list)
+
+
+class GeneratedToken(ApiModel):
+    """The token string, shown this once, beside its record."""
+
+    access_token: str
+    token: TokenRecord
 
 
 class TokenListQuery(RequestModel):

@@ -15,9 +15,9 @@ from latchkey.common.events import (
     TokenRef,
     TokenStateSnapshot,
 )
+from latchkey.common.models import Actor
 from latchkey.registry import queries
 from latchkey.registry.models import (
-    Actor,
     AuditEntry,
     DomainPolicy,
     NewTokenRecord,

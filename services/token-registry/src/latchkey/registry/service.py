@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from latchkey.common import errors
+from latchkey.common.auth_client import AuthClient
 from latchkey.common.db import Connection
 from latchkey.common.events import (
     DomainPolicyChanged,
@@ -24,17 +25,21 @@ from latchkey.common.events import (
     UserRevoked,
     token_event_adapter,
 )
+from latchkey.common.models import Actor
+from latchkey.common.service_client import ServiceError
 from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.registry import repository as repo
 from latchkey.registry.models import (
-    Actor,
     AuditPage,
     AuditQuery,
     DomainPolicy,
     DomainPolicyChange,
+    GeneratedToken,
+    GenerateTokenRequest,
     Introspection,
     NewTokenRecord,
     TokenChange,
+    TokenKind,
     TokenListQuery,
     TokenPage,
     TokenPatch,
@@ -99,6 +104,47 @@ async def record_token(pool: asyncpg.Pool, *, record: NewTokenRecord) -> TokenRe
         if (existing.user_id, existing.kind) != (record.user_id, record.kind):
             raise errors.Conflict("Another token with this jti is already recorded.")
         return existing
+
+
+async def generate_token(
+    pool: asyncpg.Pool, auth: AuthClient, *, request: GenerateTokenRequest, actor: Actor
+) -> GeneratedToken:
+    """Have auth sign an access token, record it, and only then hand it out."""
+    try:
+        signed = await auth.sign_access_token(
+            user_id=request.user_id,
+            portals=request.portals,
+            allowed_domains=request.allowed_domains,
+            expires_at=request.expires_at,
+        )
+    except ServiceError as exc:
+        raise exc.relay() from exc
+    record = await record_token(
+        pool,
+        record=NewTokenRecord(
+            jti=signed["jti"],
+            user_id=signed["userId"],
+            username=signed["username"],
+            kind=TokenKind.ACCESS,
+            name=request.name,
+            description=request.description,
+            channel="console",
+            portals=signed["portals"],
+            allowed_domains=signed["allowedDomains"],
+            created_by=actor.label,
+            issued_at=signed["issuedAt"],
+            expires_at=signed["expiresAt"],
+        ),
+    )
+    async with pool.acquire() as conn:
+        await repo.insert_audit(
+            conn,
+            actor=actor,
+            action="token.create",
+            target=str(record.jti),
+            details={"userId": record.user_id, "name": record.name},
+        )
+    return GeneratedToken(access_token=signed["accessToken"], token=record)
 
 
 async def get_token(pool: asyncpg.Pool, *, jti: UUID) -> TokenRecord:

@@ -1,0 +1,38 @@
+"""`python -m latchkey.auth` runs the auth service; `python -m latchkey.auth rotate-keys`
+retires the current signing key and generates a new one (the old one stays published)."""
+
+import argparse
+import asyncio
+
+from latchkey.auth.app import SERVICE, create_app
+from latchkey.auth.settings import AuthSettings
+from latchkey.auth.signing import KeyStore
+from latchkey.common.db import open_pool
+from latchkey.common.serve import serve
+
+
+async def rotate_keys(settings: AuthSettings) -> str:
+    async with open_pool(settings.database_url, size=1, timeout=settings.startup_timeout) as pool:
+        keystore = KeyStore(
+            pool,
+            algorithm=settings.signing_algorithm,
+            publish_retired_for=settings.longest_token_lifetime,
+            key_file=settings.signing_key_file,
+        )
+        key = await keystore.rotate()
+        return key.kid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m latchkey.auth")
+    parser.add_argument("command", nargs="?", choices=["serve", "rotate-keys"], default="serve")
+    command = parser.parse_args().command
+    settings = AuthSettings()
+    if command == "rotate-keys":
+        print(f"now signing with key {asyncio.run(rotate_keys(settings))}")
+        return
+    serve(create_app(settings), settings, service=SERVICE, ports=[settings.auth_port])
+
+
+if __name__ == "__main__":
+    main()

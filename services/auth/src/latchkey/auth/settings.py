@@ -1,0 +1,98 @@
+"""The auth service's settings (`LATCHKEY_*`), on top of what every service reads."""
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from latchkey.common.settings import CommaList, CommonSettings, split_comma_list
+
+DEFAULT_PLATFORMS = [
+    "BYTEDESK",
+    "WEB",
+    "IOS",
+    "ANDROID",
+    "MACOS",
+    "WINDOWS",
+    "LINUX",
+    "FLUTTER",
+]
+
+
+class AuthSettings(CommonSettings):
+    auth_port: int = Field(9003, ge=1, le=65535, description="Port auth listens on.")
+    admin_username: str = Field(
+        "", max_length=100, description="First admin, created at start when no user exists."
+    )
+    admin_password: SecretStr = Field(SecretStr(""), description="The first admin's password.")
+    signing_algorithm: Literal["RS256", "ES256", "EdDSA"] = Field(
+        "RS256", description="Algorithm of keys generated here."
+    )
+    signing_key_file: Path | None = Field(
+        None, description="PEM private key to sign with (instead of keys kept in the database)."
+    )
+    previous_signing_key_files: CommaList = Field(
+        default_factory=list, description="PEM keys still published so their tokens verify."
+    )
+    session_token_lifetime: int = Field(
+        8 * 3600, ge=60, description="Seconds a login (session) token lives."
+    )
+    access_token_lifetime: int = Field(
+        30 * 86400, ge=60, description="Default seconds a generated (access) token lives."
+    )
+    access_token_max_lifetime: int = Field(
+        365 * 86400, ge=60, description="Longest lifetime an admin may give a generated token."
+    )
+    password_min_length: int = Field(8, ge=8, le=128, description="Shortest password accepted.")
+    password_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
+    password_memory_cost: int = Field(
+        65536, ge=1024, le=4 * 1024 * 1024, description="argon2id memory in KiB."
+    )
+    password_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
+    password_hash_workers: int = Field(
+        2, ge=1, le=64, description="Threads hashing passwords (each uses about one core)."
+    )
+    password_hash_queue: int = Field(
+        64, ge=1, description="Logins waiting for a hashing thread before 503 busy."
+    )
+    login_platforms: CommaList = Field(
+        default_factory=lambda: list(DEFAULT_PLATFORMS),
+        description="Accepted `platform` values of a login.",
+    )
+    lockout_user_threshold: int = Field(
+        5, ge=1, description="Failed logins of a username before it is locked."
+    )
+    lockout_address_threshold: int = Field(
+        20, ge=1, description="Failed logins from an address before it is locked."
+    )
+    lockout_base_seconds: float = Field(
+        30.0, gt=0, description="First lockout; each further failure doubles it."
+    )
+    lockout_max_seconds: float = Field(900.0, gt=0, description="Longest lockout.")
+    lockout_window_seconds: float = Field(
+        900.0, gt=0, description="Failures older than this no longer count."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses/networks whose X-Forwarded-For is believed (e.g. 10.0.0.0/8).",
+    )
+
+    @field_validator(
+        "previous_signing_key_files", "login_platforms", "trusted_proxies", mode="before"
+    )
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_comma_list(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # its ValueError names the bad entry
+        return value
+
+    @property
+    def longest_token_lifetime(self) -> int:
+        """How long a retired signing key stays published: its tokens may live this long."""
+        return max(self.session_token_lifetime, self.access_token_max_lifetime)

@@ -1,0 +1,122 @@
+"""An admin generates an access token for a user through the registry; auth signs it."""
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import INTERNAL_TOKEN
+from tests.support.stack import Stack
+
+INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+
+
+async def generate(stack: Stack, admin: str, **body: Any) -> Any:
+    return await stack.call("registry", "POST", "/api/v1/tokens", token=admin, json=body)
+
+
+async def test_generated_token_is_shown_once_recorded_and_works(stack: Stack) -> None:
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    user = await stack.create_user(admin, "crm-user", portals=["agent"])
+    reply = await generate(
+        stack,
+        admin,
+        userId=user["userId"],
+        name="CRM <b>link</b>",
+        description="for the CRM",
+        allowedDomains=["crm.example.com"],
+    )
+    assert reply.status == 201, reply.body
+    assert reply.headers["Cache-Control"] == "no-store"
+    token = reply.data["accessToken"]
+    record = reply.data["token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == user["userId"]
+    assert claims["portals"] == ["agent"]
+    assert claims["domains"] == ["crm.example.com"]
+    assert record["kind"] == "access"
+    assert record["name"] == "CRM <b>link</b>"
+    assert record["createdBy"].startswith("root")
+    assert claims["exp"] - claims["iat"] == 30 * 86400
+
+    shown = await stack.call("registry", "GET", f"/api/v1/tokens/{claims['jti']}", token=admin)
+    assert token not in str(shown.body)
+    active = await stack.call(
+        "registry", "POST", "/internal/v1/introspect", json={"token": token}, headers=INTERNAL
+    )
+    assert active.data["active"] is True
+    await stack.call(
+        "registry",
+        "POST",
+        f"/api/v1/tokens/{claims['jti']}/revoke",
+        token=admin,
+        json={"reason": "test"},
+    )
+    revoked = await stack.call(
+        "registry", "POST", "/internal/v1/introspect", json={"token": token}, headers=INTERNAL
+    )
+    assert revoked.data == {"active": False, "reason": "token_revoked"}
+
+
+async def test_expiry_and_portals_are_bounded(stack: Stack) -> None:
+    await stack.start("auth", "registry", LATCHKEY_ACCESS_TOKEN_MAX_LIFETIME="86400")
+    admin = await stack.token()
+    user = await stack.create_user(admin, "bounded", portals=["agent"])
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    reply = await generate(stack, admin, userId=user["userId"], name="short", expiresAt=soon)
+    assert reply.status == 201
+    exp = jwt.decode(reply.data["accessToken"], options={"verify_signature": False})["exp"]
+    assert abs(exp - (time.time() + 7200)) < 5
+
+    for body, field in [
+        ({"expiresAt": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "expiresAt"),
+        ({"expiresAt": (datetime.now(UTC) - timedelta(days=1)).isoformat()}, "expiresAt"),
+        ({"portals": ["admin"]}, "portals"),
+    ]:
+        refused = await generate(stack, admin, userId=user["userId"], name="x", **body)
+        assert (refused.status, refused.reason) == (422, "validation_failed"), refused.body
+        assert refused.data[0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"userId": "00000000-0000-0000-0000-000000000000", "name": "x"}, 404),
+        ({"userId": "not-a-uuid", "name": "x"}, 422),
+        ({"name": "x"}, 422),
+        ({"userId": "00000000-0000-0000-0000-000000000000"}, 422),
+        ({"userId": "u", "name": "x", "allowedDomains": ["https://x.com"]}, 422),
+        ({"userId": "u", "name": "x", "expiresAt": "tomorrow"}, 422),
+    ],
+)
+async def test_bad_generation_requests_are_refused(
+    stack: Stack, body: dict[str, Any], status: int
+) -> None:
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    reply = await generate(stack, admin, **body)
+    assert reply.status == status, reply.body
+    assert "accessToken" not in str(reply.body)
+
+
+async def test_no_token_for_a_disabled_user(stack: Stack) -> None:
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    user = await stack.create_user(admin, "gone")
+    await stack.call(
+        "auth", "PATCH", f"/auth/v1/users/{user['userId']}", token=admin, json={"disabled": True}
+    )
+    reply = await generate(stack, admin, userId=user["userId"], name="x")
+    assert (reply.status, reply.reason) == (403, "user_disabled")
+
+
+async def test_generation_needs_auth_to_answer(stack: Stack) -> None:
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    user = await stack.create_user(admin, "someone")
+    await stack.auth.stop()
+    reply = await generate(stack, admin, userId=user["userId"], name="x")
+    assert (reply.status, reply.reason) == (503, "auth_unavailable")

@@ -1,0 +1,146 @@
+"""Latchkey's services started together as real processes, and a client that speaks to them."""
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import INTERNAL_TOKEN
+from tests.support.infra import Infra
+from tests.support.processes import ServiceProcess, free_port
+
+ADMIN_USERNAME = "root"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+USER_PASSWORD = "a long password 1"
+
+FAST_HASHING = {
+    # Cheap argon2id so the suite is quick; the parameters are what makes a hash slow,
+    # not the code under test.
+    "LATCHKEY_PASSWORD_TIME_COST": "1",
+    "LATCHKEY_PASSWORD_MEMORY_COST": "8192",
+    "LATCHKEY_PASSWORD_PARALLELISM": "1",
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def data(self) -> Any:
+        return self.body["data"]
+
+    @property
+    def reason(self) -> str | None:
+        return self.body.get("reason") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class Stack:
+    """auth and the registry as processes on one database and one exchange."""
+
+    infra: Infra
+    database_url: str
+    exchange: str
+    log_dir: Path
+    session: aiohttp.ClientSession
+    env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"auth": free_port(), "registry": free_port()}
+    )
+
+    @property
+    def auth(self) -> ServiceProcess:
+        return self.services["auth"]
+
+    @property
+    def registry(self) -> ServiceProcess:
+        return self.services["registry"]
+
+    def common_env(self) -> dict[str, str]:
+        return {
+            "LATCHKEY_DATABASE_URL": self.database_url,
+            "LATCHKEY_AMQP_URL": self.infra.amqp_url,
+            "LATCHKEY_EVENTS_EXCHANGE": self.exchange,
+            "LATCHKEY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "LATCHKEY_LOG_FORMAT": "json",
+            "LATCHKEY_LOG_LEVEL": "DEBUG",
+            "LATCHKEY_STARTUP_TIMEOUT": "10",
+            "LATCHKEY_AUTH_URL": f"http://127.0.0.1:{self.ports['auth']}",
+            "LATCHKEY_REGISTRY_URL": f"http://127.0.0.1:{self.ports['registry']}",
+            "LATCHKEY_ADMIN_USERNAME": ADMIN_USERNAME,
+            "LATCHKEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "LATCHKEY_HEARTBEAT_INTERVAL": "0.2",
+            **FAST_HASHING,
+            **self.env,
+        }
+
+    def process(self, name: str, **env: str) -> ServiceProcess:
+        module, port_variable = {
+            "auth": ("latchkey.auth", "LATCHKEY_AUTH_PORT"),
+            "registry": ("latchkey.registry", "LATCHKEY_REGISTRY_PORT"),
+        }[name]
+        environment = {**self.common_env(), **env, port_variable: str(self.ports[name])}
+        process = ServiceProcess(name, module, environment, self.ports[name], self.log_dir)
+        self.services[name] = process
+        return process
+
+    async def start(self, *names: str, **env: str) -> "Stack":
+        await asyncio.gather(*(self.process(name, **env).start() for name in names))
+        return self
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(process.stop() for process in self.services.values()))
+
+    async def call(
+        self, service: str, method: str, path: str, *, token: str | None = None, **kw: Any
+    ) -> Reply:
+        headers = dict(kw.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        url = self.services[service].url + path
+        async with self.session.request(method, url, headers=headers, **kw) as response:
+            text = await response.text()
+            try:
+                body: Any = await response.json(content_type=None)
+            except ValueError:
+                body = text
+            return Reply(response.status, body, dict(response.headers))
+
+    async def login(
+        self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD, **extra: Any
+    ) -> Reply:
+        body = {
+            "username": username,
+            "password": password,
+            "channel": "FLUTTER",
+            "platform": "BYTEDESK",
+            **extra,
+        }
+        return await self.call("auth", "POST", "/auth/v1/login", json=body)
+
+    async def token(self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
+        reply = await self.login(username, password)
+        assert reply.status == 200, reply.body
+        token: str = reply.data["accessToken"]
+        return token
+
+    async def create_user(
+        self, admin: str, username: str, password: str = USER_PASSWORD, **fields: Any
+    ) -> dict[str, Any]:
+        reply = await self.call(
+            "auth",
+            "POST",
+            "/auth/v1/users",
+            token=admin,
+            json={"username": username, "password": password, **fields},
+        )
+        assert reply.status == 201, reply.body
+        user: dict[str, Any] = reply.data
+        return user
