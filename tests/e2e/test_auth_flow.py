@@ -156,7 +156,7 @@ async def test_parallel_guesses_cannot_race_past_the_threshold(stack: Stack) -> 
 
 
 async def test_login_fails_with_503_and_no_token_when_the_registry_is_down(stack: Stack) -> None:
-    await stack.start("auth")
+    await stack.start("auth", ready=False)
     reply = await stack.login()
     assert (reply.status, reply.reason) == (503, "registry_unavailable")
     assert "accessToken" not in str(reply.body)
@@ -186,7 +186,7 @@ async def test_login_fails_with_503_and_no_token_when_the_registry_is_down(stack
 async def test_bad_login_bodies_get_clear_errors(
     stack: Stack, body: object, status: int, reason: str
 ) -> None:
-    await stack.start("auth")
+    await stack.start("auth", ready=False)
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
     reply = await stack.call("auth", "POST", "/auth/v1/login", **kwargs)
     assert (reply.status, reply.reason) == (status, reason), reply.body

@@ -22,6 +22,9 @@ ADMIN_ROUTES = [
     ("GET", "/api/v1/domain-policy"),
     ("PUT", "/api/v1/domain-policy"),
     ("GET", "/api/v1/audit"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/api/v1/instances"),
+    ("GET", "/api/v1/events/1/delivery"),
 ]
 
 INTERNAL_ROUTES = [
@@ -30,6 +33,10 @@ INTERNAL_ROUTES = [
     ("POST", "/internal/v1/introspect"),
     ("GET", "/internal/v1/token-state"),
     ("GET", "/internal/v1/events?after=0"),
+    ("POST", "/internal/v1/users/someone/revoke"),
+    ("POST", "/internal/v1/instances/report"),
+    ("POST", "/internal/v1/token-state/check"),
+    ("GET", "/internal/v1/token-state/status"),
 ]
 
 BAD_DOMAINS = [
@@ -316,3 +323,29 @@ async def test_a_header_longer_than_the_parser_accepts_is_a_400(registry: Regist
         "/api/v1/tokens", headers={"Authorization": "Bearer " + "a" * 9000}
     )
     assert response.status == 400
+
+
+@pytest.mark.parametrize("seq", ["999999", "abc", "-1"])
+async def test_delivery_of_an_unknown_change_is_404(registry: Registry, seq: str) -> None:
+    admin = await registry.admin()
+    status, body = await send(registry, "GET", f"/api/v1/events/{seq}/delivery", headers=admin)
+    expect_error(status, body, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {},
+        {"instanceId": "x", "service": "s", "appliedSeq": -1, "startedAt": "2030-01-01T00:00:00Z",
+         "mode": "live"},
+        {"instanceId": "x", "service": "s", "appliedSeq": 1, "startedAt": "2030-01-01T00:00:00Z",
+         "mode": "sleepy"},
+        {"instanceId": "", "service": "s", "appliedSeq": 1, "startedAt": "2030-01-01T00:00:00Z",
+         "mode": "live"},
+    ],
+)  # fmt: skip
+async def test_bad_instance_reports_are_422(registry: Registry, report: dict[str, Any]) -> None:
+    status, body = await send(
+        registry, "POST", "/internal/v1/instances/report", json=report, headers=INTERNAL
+    )
+    expect_error(status, body, 422, "validation_failed")

@@ -25,6 +25,12 @@ FAST_HASHING = {
 }
 
 
+SERVICES = {
+    "auth": ("latchkey.auth", "LATCHKEY_AUTH_PORT"),
+    "registry": ("latchkey.registry", "LATCHKEY_REGISTRY_PORT"),
+}
+
+
 @dataclass
 class Reply:
     status: int
@@ -54,6 +60,8 @@ class Stack:
     ports: dict[str, int] = field(
         default_factory=lambda: {"auth": free_port(), "registry": free_port()}
     )
+    """Ports by instance name: `auth`, `auth-2`, `registry`, ... (the first ones are
+    where services find each other)."""
 
     @property
     def auth(self) -> ServiceProcess:
@@ -82,17 +90,26 @@ class Stack:
         }
 
     def process(self, name: str, **env: str) -> ServiceProcess:
-        module, port_variable = {
-            "auth": ("latchkey.auth", "LATCHKEY_AUTH_PORT"),
-            "registry": ("latchkey.registry", "LATCHKEY_REGISTRY_PORT"),
-        }[name]
-        environment = {**self.common_env(), **env, port_variable: str(self.ports[name])}
-        process = ServiceProcess(name, module, environment, self.ports[name], self.log_dir)
+        """The process of instance `name` (`auth`, `registry-2`, ...), not started yet."""
+        service = name.split("-")[0]
+        module, port_variable = SERVICES[service]
+        port = self.ports.setdefault(name, free_port())
+        environment = {
+            **self.common_env(),
+            "LATCHKEY_INSTANCE_ID": name,
+            **env,
+            port_variable: str(port),
+        }
+        process = ServiceProcess(name, module, environment, port, self.log_dir)
         self.services[name] = process
         return process
 
-    async def start(self, *names: str, **env: str) -> "Stack":
-        await asyncio.gather(*(self.process(name, **env).start() for name in names))
+    def instances(self, service: str) -> list[ServiceProcess]:
+        return [p for name, p in self.services.items() if name.split("-")[0] == service]
+
+    async def start(self, *names: str, ready: bool = True, **env: str) -> "Stack":
+        """Start services and wait for `/readyz` (or only `/healthz` with ready=False)."""
+        await asyncio.gather(*(self.process(name, **env).start(ready=ready) for name in names))
         return self
 
     async def stop(self) -> None:

@@ -5,11 +5,12 @@ instance applies them in that order. Adding a field or an event type keeps versi
 change that older consumers would misread gets a new version.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from latchkey.common.models import ApiModel
 
@@ -125,3 +126,46 @@ class EventPage(ApiModel):
 
     events: list[TokenEvent]
     latest: int
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    """An event of a type this version cannot read: its place in the sequence still counts."""
+
+    seq: int
+    type: str
+
+
+def parse_event(payload: Any) -> TokenEvent | UnknownEvent:
+    """A known event, or its sequence number when the type is newer than this code."""
+    try:
+        return token_event_adapter.validate_python(payload)
+    except ValidationError:
+        if isinstance(payload, dict) and isinstance(payload.get("seq"), int):
+            return UnknownEvent(seq=payload["seq"], type=str(payload.get("type")))
+        raise
+
+
+class AppliedEvent(ApiModel):
+    seq: int
+    applied_at: datetime
+
+
+class TokenUse(ApiModel):
+    jti: UUID
+    at: datetime
+
+
+Mode = Literal["live", "introspect", "deny", "starting"]
+
+
+class InstanceReport(ApiModel):
+    """What each instance tells the registry about once a second: its delivery receipt."""
+
+    instance_id: str = Field(min_length=1, max_length=200)
+    service: str = Field(min_length=1, max_length=64)
+    applied_seq: int = Field(ge=0)
+    started_at: datetime
+    mode: Mode
+    applied: list[AppliedEvent] = Field(default_factory=list, max_length=1000)
+    used: list[TokenUse] = Field(default_factory=list, max_length=10_000)

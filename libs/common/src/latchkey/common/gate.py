@@ -6,10 +6,9 @@ introspection endpoint (RFC 7662), with a short cache, is another.
 """
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from latchkey.common import errors
-from latchkey.common.registry_client import RegistryClient
 from latchkey.common.tokens import Claims, TokenVerifier
 
 REASONS: dict[str, type[errors.ApiError]] = {
@@ -24,6 +23,10 @@ def refusal(reason: str) -> errors.ApiError:
     return REASONS.get(reason, errors.TokenInvalid)()
 
 
+class Introspector(Protocol):
+    async def introspect(self, token: str) -> dict[str, Any]: ...
+
+
 class TokenGate(Protocol):
     async def check(self, token: str, claims: Claims) -> None:
         """Raise the reason the token may not be used now; return if it may."""
@@ -33,7 +36,7 @@ class IntrospectingGate:
     """Asks the registry about each token, remembering each answer for `ttl` seconds."""
 
     def __init__(
-        self, registry: RegistryClient, *, ttl: float = 1.0, max_entries: int = 10_000
+        self, registry: Introspector, *, ttl: float = 1.0, max_entries: int = 10_000
     ) -> None:
         self._registry = registry
         self._ttl = ttl

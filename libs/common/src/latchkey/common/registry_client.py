@@ -7,9 +7,10 @@ from uuid import UUID
 import aiohttp
 
 from latchkey.common import errors
-from latchkey.common.events import EventPage, TokenStateSnapshot
+from latchkey.common.events import InstanceReport, TokenStateSnapshot, parse_event
 from latchkey.common.models import ApiModel
 from latchkey.common.service_client import ServiceClient, ServiceError
+from latchkey.common.tokenstate.source import Events, SnapshotNeeded
 
 RegistryError = ServiceError
 
@@ -71,12 +72,20 @@ class RegistryClient(ServiceClient):
         )
         return result
 
-    async def token_state(self) -> TokenStateSnapshot:
+    async def snapshot(self) -> TokenStateSnapshot:
         data = await self._call(
             "GET", "/internal/v1/token-state", timeout=aiohttp.ClientTimeout(total=60)
         )
         return TokenStateSnapshot.model_validate(data)
 
-    async def events_after(self, seq: int, *, limit: int = 1000) -> EventPage:
-        data = await self._call("GET", f"/internal/v1/events?after={seq}&limit={limit}")
-        return EventPage.model_validate(data)
+    async def events_after(self, seq: int, *, limit: int = 1000) -> Events:
+        try:
+            data = await self._call("GET", f"/internal/v1/events?after={seq}&limit={limit}")
+        except ServiceError as exc:
+            if exc.status == 410:
+                raise SnapshotNeeded() from exc
+            raise
+        return Events([parse_event(item) for item in data["events"]], int(data["latest"]))
+
+    async def report(self, report: InstanceReport) -> None:
+        await self._call("POST", "/internal/v1/instances/report", json=report.wire())

@@ -30,6 +30,11 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
 JWKS_PATH = "/.well-known/jwks.json"
 
 
+class KeysUnavailable(errors.ServiceUnavailable):
+    reason = "keys_unavailable"
+    message = "The token signing keys cannot be fetched right now; try again shortly."
+
+
 class Claims(BaseModel):
     """The verified claims of a Latchkey token (DESIGN.md, Tokens)."""
 
@@ -151,9 +156,7 @@ class JwksKeySource:
             self._fetched_at = time.monotonic()
             log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
             if not self._keys:
-                raise errors.ServiceUnavailable(
-                    "The token signing keys cannot be fetched right now."
-                ) from None
+                raise KeysUnavailable() from None
             return
         keys = parse_jwks(document if isinstance(document, dict) else {}, self._algorithms)
         self._fetched_at = time.monotonic()

@@ -9,6 +9,7 @@ from latchkey.auth import users
 from latchkey.auth.issuing import Issuer
 from latchkey.auth.keys import (
     AUTHENTICATOR,
+    BROKER,
     HTTP,
     ISSUER,
     KEYSTORE,
@@ -17,6 +18,8 @@ from latchkey.auth.keys import (
     POOL,
     REGISTRY,
     SETTINGS,
+    TOKEN_STATE,
+    VERIFIER,
 )
 from latchkey.auth.login import Login
 from latchkey.auth.passwords import Passwords
@@ -24,12 +27,14 @@ from latchkey.auth.routes import setup_routes
 from latchkey.auth.settings import AuthSettings
 from latchkey.auth.signing import KeyStore
 from latchkey.auth.throttle import Throttle
+from latchkey.common.amqp import broker_context
 from latchkey.common.app import base_app
 from latchkey.common.db import pool_context
-from latchkey.common.gate import Authenticator, IntrospectingGate
+from latchkey.common.gate import Authenticator
 from latchkey.common.migrations import Migrations
 from latchkey.common.registry_client import RegistryClient
 from latchkey.common.tokens import TokenVerifier
+from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
 
 SERVICE = "auth"
 MIGRATIONS = Migrations.from_package("auth", "latchkey.auth")
@@ -116,8 +121,13 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
             clock_skew=settings.jwt_clock_skew,
             cache_size=settings.token_cache_size,
         )
-        app[AUTHENTICATOR] = Authenticator(verifier, IntrospectingGate(registry))
+        app[VERIFIER] = verifier
         yield
+
+
+async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[AUTHENTICATOR] = Authenticator(app[VERIFIER], app[TOKEN_STATE])
+    yield
 
 
 def create_app(settings: AuthSettings) -> web.Application:
@@ -130,7 +140,13 @@ def create_app(settings: AuthSettings) -> web.Application:
             first_admin_ctx,
             keys_ctx,
             clients_ctx,
+            broker_context(settings, BROKER, name=SERVICE),
+            token_state_context(
+                settings, TOKEN_STATE, service=SERVICE, broker=BROKER, source=lambda a: a[REGISTRY]
+            ),
+            authenticator_ctx,
         ]
     )
     setup_routes(app)
+    setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
     return app

@@ -9,9 +9,21 @@ from latchkey.common.amqp import broker_context
 from latchkey.common.app import background, base_app
 from latchkey.common.auth_client import AuthClient
 from latchkey.common.db import pool_context
+from latchkey.common.gate import Authenticator
 from latchkey.common.migrations import Migrations
 from latchkey.common.tokens import verifier_context
-from latchkey.registry.keys import AUTH, BROKER, POOL, RELAY, SETTINGS, VERIFIER
+from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
+from latchkey.registry.keys import (
+    AUTH,
+    AUTHENTICATOR,
+    BROKER,
+    POOL,
+    RELAY,
+    SETTINGS,
+    TOKEN_STATE,
+    VERIFIER,
+)
+from latchkey.registry.local_source import LocalStateSource
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.routes import setup_routes
 from latchkey.registry.settings import RegistrySettings
@@ -34,6 +46,16 @@ async def auth_client_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def local_source(app: web.Application) -> LocalStateSource:
+    return LocalStateSource(app[POOL], app[VERIFIER])
+
+
+async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Tokens checked against this instance's view (the admin API checks the database)."""
+    app[AUTHENTICATOR] = Authenticator(app[VERIFIER], app[TOKEN_STATE])
+    yield
+
+
 def create_app(settings: RegistrySettings) -> web.Application:
     app = base_app(service=SERVICE, title="Latchkey token registry")
     app[SETTINGS] = settings
@@ -44,7 +66,12 @@ def create_app(settings: RegistrySettings) -> web.Application:
             auth_client_ctx,
             broker_context(settings, BROKER, name=SERVICE),
             relay_ctx,
+            token_state_context(
+                settings, TOKEN_STATE, service=SERVICE, broker=BROKER, source=local_source
+            ),
+            authenticator_ctx,
         ]
     )
     setup_routes(app)
+    setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
     return app

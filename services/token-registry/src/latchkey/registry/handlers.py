@@ -6,9 +6,10 @@ from aiohttp import web
 
 from latchkey.common import errors
 from latchkey.common.credentials import bearer_token, require_service_credential
+from latchkey.common.events import InstanceReport
 from latchkey.common.models import Actor
 from latchkey.common.web import envelope, read_json, read_query
-from latchkey.registry import service
+from latchkey.registry import policy, receipts, state, tokens
 from latchkey.registry.keys import AUTH, POOL, SETTINGS, VERIFIER
 from latchkey.registry.models import (
     AuditQuery,
@@ -29,7 +30,7 @@ USER_ID_MAX = 128
 
 async def require_admin(request: web.Request) -> Actor:
     """The admin behind the bearer token; 401 for a bad token, 403 without the admin role."""
-    claims = await service.authenticate(
+    claims = await state.authenticate(
         request.app[POOL], request.app[VERIFIER], bearer_token(request)
     )
     if not claims.has_role("admin"):
@@ -67,7 +68,7 @@ def path_user_id(request: web.Request) -> str:
 async def list_tokens(request: web.Request) -> web.Response:
     await require_admin(request)
     query = read_query(request, TokenListQuery)
-    page = await service.list_tokens(
+    page = await tokens.list_tokens(
         request.app[POOL], query=query, max_page=request.app[SETTINGS].max_page_size
     )
     return envelope(page.wire())
@@ -76,7 +77,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 async def generate_token(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     body = await read_json(request, GenerateTokenRequest)
-    generated = await service.generate_token(
+    generated = await tokens.generate_token(
         request.app[POOL], request.app[AUTH], request=body, actor=actor
     )
     return envelope(
@@ -89,7 +90,7 @@ async def generate_token(request: web.Request) -> web.Response:
 
 async def get_token(request: web.Request) -> web.Response:
     await require_admin(request)
-    record = await service.get_token(request.app[POOL], jti=path_jti(request))
+    record = await tokens.get_token(request.app[POOL], jti=path_jti(request))
     return envelope(record.wire())
 
 
@@ -97,7 +98,7 @@ async def update_token(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     jti = path_jti(request)
     patch = await read_json(request, TokenPatch)
-    change = await service.update_token(request.app[POOL], jti=jti, patch=patch, actor=actor)
+    change = await tokens.update_token(request.app[POOL], jti=jti, patch=patch, actor=actor)
     return envelope(change.wire(), message="Token updated.")
 
 
@@ -105,7 +106,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     jti = path_jti(request)
     body = await read_json(request, RevokeRequest)
-    change = await service.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
+    change = await tokens.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
     message = "Token revoked." if change.event_seq is not None else "Token was already revoked."
     return envelope(change.wire(), message=message)
 
@@ -114,7 +115,7 @@ async def revoke_user(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     user_id = path_user_id(request)
     body = await read_json(request, RevokeRequest)
-    result = await service.revoke_user(
+    result = await tokens.revoke_user(
         request.app[POOL], user_id=user_id, actor=actor, reason=body.reason
     )
     return envelope(result.wire(), message=f"{result.revoked_tokens} tokens revoked.")
@@ -122,19 +123,19 @@ async def revoke_user(request: web.Request) -> web.Response:
 
 async def get_domain_policy(request: web.Request) -> web.Response:
     await require_admin(request)
-    return envelope((await service.get_policy(request.app[POOL])).wire())
+    return envelope((await policy.get_policy(request.app[POOL])).wire())
 
 
 async def put_domain_policy(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     body = await read_json(request, DomainPolicyUpdate)
-    change = await service.set_policy(request.app[POOL], domains=body.domains, actor=actor)
+    change = await policy.set_policy(request.app[POOL], domains=body.domains, actor=actor)
     return envelope(change.wire(), message="Domain policy updated.")
 
 
 async def list_audit(request: web.Request) -> web.Response:
     await require_admin(request)
-    page = await service.list_audit(request.app[POOL], query=read_query(request, AuditQuery))
+    page = await policy.list_audit(request.app[POOL], query=read_query(request, AuditQuery))
     return envelope(page.wire())
 
 
@@ -144,7 +145,7 @@ async def list_audit(request: web.Request) -> web.Response:
 async def record_token(request: web.Request) -> web.Response:
     require_service(request)
     record = await read_json(request, NewTokenRecord)
-    created = await service.record_token(request.app[POOL], record=record)
+    created = await tokens.record_token(request.app[POOL], record=record)
     return envelope(created.wire(), message="Token recorded.", status=201)
 
 
@@ -153,7 +154,7 @@ async def internal_revoke_token(request: web.Request) -> web.Response:
     jti = path_jti(request)
     body = await read_json(request, InternalRevokeRequest)
     actor = service_actor(body)
-    change = await service.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
+    change = await tokens.revoke_token(request.app[POOL], jti=jti, actor=actor, reason=body.reason)
     return envelope(change.wire(), message="Token revoked.")
 
 
@@ -162,7 +163,7 @@ async def internal_revoke_user(request: web.Request) -> web.Response:
     user_id = path_user_id(request)
     body = await read_json(request, InternalRevokeRequest)
     actor = service_actor(body)
-    result = await service.revoke_user(
+    result = await tokens.revoke_user(
         request.app[POOL], user_id=user_id, actor=actor, reason=body.reason
     )
     return envelope(result.wire(), message=f"{result.revoked_tokens} tokens revoked.")
@@ -175,17 +176,44 @@ async def introspect(request: web.Request) -> web.Response:
         body = IntrospectRequest.model_validate({key: str(form[key]) for key in form})
     else:
         body = await read_json(request, IntrospectRequest)
-    result = await service.introspect(request.app[POOL], request.app[VERIFIER], body.token)
+    result = await state.introspect(request.app[POOL], request.app[VERIFIER], body.token)
     return envelope(result.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 async def token_state(request: web.Request) -> web.Response:
     require_service(request)
-    return envelope((await service.snapshot(request.app[POOL])).wire())
+    return envelope((await state.snapshot(request.app[POOL])).wire())
 
 
 async def events(request: web.Request) -> web.Response:
     require_service(request)
     query = read_query(request, EventsQuery)
-    page = await service.events_after(request.app[POOL], after=query.after, limit=query.limit)
+    page = await state.events_after(request.app[POOL], after=query.after, limit=query.limit)
     return envelope(page.wire())
+
+
+async def report(request: web.Request) -> web.Response:
+    require_service(request)
+    body = await read_json(request, InstanceReport)
+    await receipts.record_report(request.app[POOL], report=body)
+    return envelope(None, message="Noted.")
+
+
+async def list_instances(request: web.Request) -> web.Response:
+    await require_admin(request)
+    found = await receipts.instances(
+        request.app[POOL], timeout=request.app[SETTINGS].instance_timeout
+    )
+    return envelope([instance.wire() for instance in found])
+
+
+async def event_delivery(request: web.Request) -> web.Response:
+    await require_admin(request)
+    try:
+        seq = int(request.match_info["seq"])
+    except ValueError:
+        raise errors.NotFound("No change has this sequence number.") from None
+    receipt = await receipts.delivery(
+        request.app[POOL], seq=seq, timeout=request.app[SETTINGS].instance_timeout
+    )
+    return envelope(receipt.wire())

@@ -5,7 +5,9 @@ from aiohttp import web
 
 from latchkey.common.amqp import Broker
 from latchkey.common.auth_client import AuthClient
+from latchkey.common.gate import Authenticator
 from latchkey.common.tokens import TokenVerifier
+from latchkey.common.tokenstate.runtime import TokenState
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.settings import RegistrySettings
 
@@ -15,3 +17,5 @@ BROKER = web.AppKey("broker", Broker)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 RELAY = web.AppKey("relay", OutboxRelay)
 AUTH = web.AppKey("auth_client", AuthClient)
+TOKEN_STATE = web.AppKey("token_state", TokenState)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -215,3 +215,34 @@ class Introspection(ApiModel):
 class EventsQuery(RequestModel):
     after: int = Field(ge=0)
     limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class Instance(ApiModel):
+    instance_id: str
+    service: str
+    applied_seq: int
+    lag: int = Field(description="Changes committed that this instance has not applied yet.")
+    mode: str
+    started_at: datetime
+    reported_at: datetime
+
+
+class InstanceDelivery(ApiModel):
+    instance_id: str
+    service: str
+    applied: bool
+    applied_at: datetime | None
+    latency_ms: float | None = Field(description="From the change's commit to its application.")
+
+
+class DeliveryReceipt(ApiModel):
+    """Which live instances have applied a change, and how long each took."""
+
+    seq: int
+    type: str
+    at: datetime
+    instances: int
+    applied: int
+    complete: bool
+    pending: list[str]
+    deliveries: list[InstanceDelivery]

@@ -146,3 +146,33 @@ LIST_AUDIT = """
 SELECT id, at, actor_id, actor_name, action, target, details FROM registry.audit
 WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR target = $2)
 ORDER BY id DESC LIMIT $3"""
+
+# --- delivery receipts --------------------------------------------------------------------
+
+UPSERT_INSTANCE = """
+INSERT INTO registry.instances (instance_id, service, applied_seq, mode, started_at, reported_at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (instance_id) DO UPDATE
+SET service = EXCLUDED.service, applied_seq = EXCLUDED.applied_seq, mode = EXCLUDED.mode,
+    started_at = EXCLUDED.started_at, reported_at = now()"""
+
+INSERT_DELIVERIES = """
+INSERT INTO registry.deliveries (seq, instance_id, applied_at)
+SELECT d.seq, $1, d.applied_at FROM unnest($2::bigint[], $3::timestamptz[]) AS d(seq, applied_at)
+ON CONFLICT DO NOTHING"""
+
+LIVE_INSTANCES = """
+SELECT instance_id, service, applied_seq, mode, started_at, reported_at
+FROM registry.instances WHERE reported_at > now() - make_interval(secs => $1)
+ORDER BY service, instance_id"""
+
+SELECT_EVENT = "SELECT seq, type, created_at FROM registry.events WHERE seq = $1"
+
+SELECT_DELIVERIES = """
+SELECT instance_id, applied_at FROM registry.deliveries WHERE seq = $1"""
+
+PRUNE_INSTANCES = """
+DELETE FROM registry.instances WHERE reported_at < now() - make_interval(secs => $1)"""
+
+PRUNE_DELIVERIES = """
+DELETE FROM registry.deliveries WHERE applied_at < now() - make_interval(secs => $1)"""

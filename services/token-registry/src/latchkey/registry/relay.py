@@ -21,6 +21,7 @@ import asyncpg
 from aio_pika.abc import AbstractExchange
 
 from latchkey.common.amqp import Broker
+from latchkey.common.app import wait_event
 from latchkey.common.db import connect_with_retry, init_connection
 from latchkey.common.events import Heartbeat
 from latchkey.registry import queries
@@ -33,6 +34,7 @@ BATCH_SIZE = 500
 PRUNE_INTERVAL = 3600.0
 RETRY_DELAY = 1.0
 PUBLISH_TIMEOUT = 10.0
+FORGET_INSTANCES_AFTER = 3600.0
 
 Role = Literal["starting", "leader", "standby"]
 
@@ -102,8 +104,7 @@ class OutboxRelay:
                 if published == BATCH_SIZE:
                     continue
                 timeout = min(self._settings.relay_poll_interval, next_heartbeat - now)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(timeout, 0.01))
+                await wait_event(self._wake, max(timeout, 0.01))
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -154,3 +155,8 @@ class OutboxRelay:
         removed = await repo.prune_events(conn, older_than_days=self._settings.event_retention_days)
         if removed:
             log.info("pruned %d published events", removed)
+        await repo.prune_receipts(
+            conn,
+            instances_after=FORGET_INSTANCES_AFTER,
+            deliveries_after=self._settings.event_retention_days * 86400,
+        )

@@ -1,5 +1,6 @@
 """asyncpg in, pydantic models out: every read and write of the `registry` schema."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -9,6 +10,7 @@ import asyncpg
 from latchkey.common import errors
 from latchkey.common.db import Connection
 from latchkey.common.events import (
+    InstanceReport,
     SubjectRevocation,
     TokenDomains,
     TokenEvent,
@@ -168,6 +170,15 @@ async def insert_event(conn: Connection, *, event: TokenEvent) -> None:
     await conn.execute(queries.NOTIFY_EVENTS, str(event.seq))
 
 
+async def append_event(
+    conn: Connection, build: Callable[[int, datetime], TokenEvent], *, now: datetime
+) -> TokenEvent:
+    """Write the event built for the next sequence number, in the caller's transaction."""
+    event = build(await next_seq(conn), now)
+    await insert_event(conn, event=event)
+    return event
+
+
 async def latest_seq(conn: Connection) -> int:
     seq: int = await conn.fetchval(queries.LATEST_SEQ)
     return seq
@@ -244,3 +255,48 @@ async def list_audit(
 ) -> list[AuditEntry]:
     rows = await conn.fetch(queries.LIST_AUDIT, before, target, limit)
     return [AuditEntry.model_validate(dict(row)) for row in rows]
+
+
+# --- delivery receipts ----------------------------------------------------------------------
+
+
+async def record_report(conn: Connection, *, report: InstanceReport) -> None:
+    await conn.execute(
+        queries.UPSERT_INSTANCE,
+        report.instance_id,
+        report.service,
+        report.applied_seq,
+        report.mode,
+        report.started_at,
+    )
+    if report.applied:
+        await conn.execute(
+            queries.INSERT_DELIVERIES,
+            report.instance_id,
+            [item.seq for item in report.applied],
+            [item.applied_at for item in report.applied],
+        )
+
+
+async def live_instances(conn: Connection, *, timeout: float) -> list[dict[str, Any]]:
+    return [dict(row) for row in await conn.fetch(queries.LIVE_INSTANCES, timeout)]
+
+
+async def get_event_header(conn: Connection, *, seq: int) -> dict[str, Any]:
+    row = await conn.fetchrow(queries.SELECT_EVENT, seq)
+    if row is None:
+        raise errors.NotFound("No change has this sequence number (or it is no longer kept).")
+    return dict(row)
+
+
+async def deliveries(conn: Connection, *, seq: int) -> dict[str, datetime]:
+    rows = await conn.fetch(queries.SELECT_DELIVERIES, seq)
+    return {row["instance_id"]: row["applied_at"] for row in rows}
+
+
+async def prune_receipts(
+    conn: Connection, *, instances_after: float, deliveries_after: float
+) -> None:
+    """Forget instances silent for `instances_after` s, receipts older than `deliveries_after`."""
+    await conn.execute(queries.PRUNE_INSTANCES, instances_after)
+    await conn.execute(queries.PRUNE_DELIVERIES, deliveries_after)

@@ -2,18 +2,20 @@
 
 from aiohttp import web
 
-from latchkey.common.events import EventPage, TokenStateSnapshot
+from latchkey.common.events import EventPage, InstanceReport, TokenStateSnapshot
 from latchkey.common.openapi import Endpoint, add_endpoints
 from latchkey.registry import handlers
 from latchkey.registry.models import (
     AuditPage,
     AuditQuery,
+    DeliveryReceipt,
     DomainPolicy,
     DomainPolicyChange,
     DomainPolicyUpdate,
     EventsQuery,
     GeneratedToken,
     GenerateTokenRequest,
+    Instance,
     InternalRevokeRequest,
     Introspection,
     IntrospectRequest,
@@ -128,6 +130,35 @@ ENDPOINTS = [
         security="bearer",
         errors=(403,),
         tags=ADMIN,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/instances",
+        handlers.list_instances,
+        "Every live instance and how far behind it is",
+        response=list[Instance],
+        security="bearer",
+        errors=(403,),
+        tags=ADMIN,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/events/{seq}/delivery",
+        handlers.event_delivery,
+        "Which live instances have applied a change, and how long each took",
+        response=DeliveryReceipt,
+        security="bearer",
+        errors=(403, 404),
+        tags=ADMIN,
+    ),
+    Endpoint(
+        "POST",
+        "/internal/v1/instances/report",
+        handlers.report,
+        "An instance's delivery receipt (about once a second)",
+        body=InstanceReport,
+        security="service",
+        tags=INTERNAL,
     ),
     Endpoint(
         "POST",

@@ -16,4 +16,7 @@ class RegistrySettings(CommonSettings):
     event_retention_days: int = Field(
         7, ge=1, description="Days published events are kept for instances catching up."
     )
+    instance_timeout: float = Field(
+        10.0, gt=0, description="Seconds without a report before an instance is no longer live."
+    )
     max_page_size: int = Field(200, ge=1, le=1000, description="Most token records a page.")

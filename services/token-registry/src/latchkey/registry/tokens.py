@@ -1,42 +1,30 @@
-"""The registry's rules: each state change and its outbox event commit together, or not at all."""
+"""Token records: recording, generating, listing, and changing their state (with events)."""
 
 import base64
 import binascii
 import json
 import math
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 
 from latchkey.common import errors
 from latchkey.common.auth_client import AuthClient
-from latchkey.common.db import Connection
+from latchkey.common.clock import Clock, utc_now
 from latchkey.common.events import (
-    DomainPolicyChanged,
-    EventPage,
     TokenDisabled,
     TokenDomainsChanged,
     TokenEnabled,
-    TokenEvent,
     TokenRevoked,
-    TokenStateSnapshot,
     UserRevoked,
-    token_event_adapter,
 )
 from latchkey.common.models import Actor
 from latchkey.common.service_client import ServiceError
-from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.registry import repository as repo
 from latchkey.registry.models import (
-    AuditPage,
-    AuditQuery,
-    DomainPolicy,
-    DomainPolicyChange,
     GeneratedToken,
     GenerateTokenRequest,
-    Introspection,
     NewTokenRecord,
     TokenChange,
     TokenKind,
@@ -48,20 +36,9 @@ from latchkey.registry.models import (
     UserRevocation,
 )
 
-Clock = Callable[[], datetime]
-
 IN_FLIGHT_GRACE = timedelta(minutes=5)
 """How long a user's revocation still refuses to record tokens signed before it (auth records
 a token within seconds of signing it; this is a generous bound)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class EventsPruned(errors.Gone):
-    reason = "events_pruned"
-    message = "Events this old are no longer kept; load the token-state snapshot instead."
 
 
 class SubjectRevoked(errors.Conflict):
@@ -76,17 +53,6 @@ class RevokedIsFinal(errors.Conflict):
 
 class InvalidCursor(errors.ValidationFailed):
     message = "The cursor is not one this API gave out."
-
-
-async def _append_event(
-    conn: Connection, build: Callable[[int, datetime], TokenEvent], *, now: datetime
-) -> TokenEvent:
-    event = build(await repo.next_seq(conn), now)
-    await repo.insert_event(conn, event=event)
-    return event
-
-
-# --- recording and reading tokens ---------------------------------------------------------
 
 
 async def record_token(pool: asyncpg.Pool, *, record: NewTokenRecord) -> TokenRecord:
@@ -175,9 +141,6 @@ async def list_tokens(pool: asyncpg.Pool, *, query: TokenListQuery, max_page: in
     return TokenPage(items=items[:limit], next_cursor=next_cursor)
 
 
-# --- changing token state -----------------------------------------------------------------
-
-
 async def revoke_token(
     pool: asyncpg.Pool, *, jti: UUID, actor: Actor, reason: str, clock: Clock = utc_now
 ) -> TokenChange:
@@ -187,7 +150,7 @@ async def revoke_token(
         revoked = await repo.revoke_token(conn, jti=jti, actor=actor, reason=reason)
         if revoked is None:
             return TokenChange(**dict(await repo.get_token(conn, jti=jti)), event_seq=None)
-        event = await _append_event(
+        event = await repo.append_event(
             conn,
             lambda seq, at: TokenRevoked(seq=seq, at=at, jti=jti, expires_at=revoked.expires_at),
             now=now,
@@ -219,7 +182,7 @@ async def update_token(
         if patch.allowed_domains is not None and patch.allowed_domains != current.allowed_domains:
             domains = patch.allowed_domains
             record = await repo.set_domains(conn, jti=jti, domains=domains)
-            last_event = await _append_event(
+            last_event = await repo.append_event(
                 conn,
                 lambda seq, at: TokenDomainsChanged(
                     seq=seq, at=at, jti=jti, domains=domains, expires_at=current.expires_at
@@ -231,7 +194,7 @@ async def update_token(
             disabled = patch.disabled
             record = await repo.set_disabled(conn, jti=jti, disabled=disabled, actor=actor)
             event_type = TokenDisabled if disabled else TokenEnabled
-            last_event = await _append_event(
+            last_event = await repo.append_event(
                 conn,
                 lambda seq, at: event_type(seq=seq, at=at, jti=jti, expires_at=current.expires_at),
                 now=now,
@@ -259,7 +222,7 @@ async def revoke_user(
             actor=actor,
             reason=reason,
         )
-        event = await _append_event(
+        event = await repo.append_event(
             conn,
             lambda seq, at: UserRevoked(
                 seq=seq,
@@ -280,115 +243,4 @@ async def revoke_user(
         )
     return UserRevocation(
         user_id=user_id, not_before=now, revoked_tokens=len(tokens), seq=event.seq
-    )
-
-
-# --- the domain policy and the audit log ----------------------------------------------------
-
-
-async def get_policy(pool: asyncpg.Pool) -> DomainPolicy:
-    async with pool.acquire() as conn:
-        return await repo.get_policy(conn)
-
-
-async def set_policy(
-    pool: asyncpg.Pool, *, domains: list[str], actor: Actor, clock: Clock = utc_now
-) -> DomainPolicyChange:
-    now = clock()
-    async with pool.acquire() as conn, conn.transaction():
-        policy = await repo.set_policy(conn, domains=domains, actor=actor)
-        event = await _append_event(
-            conn, lambda seq, at: DomainPolicyChanged(seq=seq, at=at, domains=domains), now=now
-        )
-        await repo.insert_audit(
-            conn, actor=actor, action="policy.update", target="", details={"domains": domains}
-        )
-    return DomainPolicyChange(**dict(policy), event_seq=event.seq)
-
-
-async def list_audit(pool: asyncpg.Pool, *, query: AuditQuery) -> AuditPage:
-    async with pool.acquire() as conn:
-        items = await repo.list_audit(
-            conn, before=query.before, target=query.target, limit=query.limit + 1
-        )
-    more = len(items) > query.limit
-    items = items[: query.limit]
-    return AuditPage(items=items, next_before=items[-1].id if more else None)
-
-
-# --- what other services and instances read ----------------------------------------------
-
-
-async def snapshot(pool: asyncpg.Pool) -> TokenStateSnapshot:
-    async with (
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        return await repo.snapshot(conn)
-
-
-async def events_after(pool: asyncpg.Pool, *, after: int, limit: int) -> EventPage:
-    """The events after `after`, in order; 410 when some of them have been pruned."""
-    async with (
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        latest = await repo.latest_seq(conn)
-        payloads = await repo.events_after(conn, after=after, limit=limit)
-        oldest = await repo.oldest_event_seq(conn)
-    if after < latest and (oldest is None or oldest > after + 1):
-        raise EventsPruned()
-    events = [token_event_adapter.validate_python(payload) for payload in payloads]
-    return EventPage(events=events, latest=latest)
-
-
-async def check_token_state(conn: Connection, claims: Claims) -> TokenRecord:
-    """The token's record, or the error that says why it may not be used."""
-    try:
-        record = await repo.get_token(conn, jti=claims.jti)
-    except errors.NotFound:
-        raise errors.TokenInvalid("This access token was never recorded.") from None
-    if record.user_id != claims.sub:
-        raise errors.TokenInvalid()
-    if record.revoked_at is not None:
-        raise errors.TokenRevoked()
-    not_before = await repo.subject_not_before(conn, user_id=claims.sub)
-    if not_before is not None and claims.iat < math.floor(not_before.timestamp()):
-        raise errors.TokenRevoked()
-    if record.disabled:
-        raise errors.TokenDisabled()
-    return record
-
-
-async def authenticate(pool: asyncpg.Pool, verifier: TokenVerifier, token: str) -> Claims:
-    """Verify a bearer token and check the registry's own record of it."""
-    claims = await verifier.verify(token)
-    async with pool.acquire() as conn:
-        await check_token_state(conn, claims)
-    return claims
-
-
-async def introspect(pool: asyncpg.Pool, verifier: TokenVerifier, token: str) -> Introspection:
-    """RFC 7662: whether the token is active now and, if so, what it says."""
-    try:
-        claims = await verifier.verify(token)
-        async with pool.acquire() as conn:
-            record = await check_token_state(conn, claims)
-            policy = await repo.get_policy(conn)
-    except errors.Unauthorized as exc:
-        return Introspection(active=False, reason=exc.reason)
-    return Introspection(
-        active=True,
-        jti=claims.jti,
-        sub=claims.sub,
-        username=claims.name or record.username,
-        token_type="Bearer",  # noqa: S106 (RFC 7662 token type, not a secret)
-        exp=int(claims.exp),
-        iat=int(claims.iat),
-        nbf=int(claims.nbf),
-        iss=claims.iss,
-        aud=claims.aud,
-        portals=list(claims.portals),
-        roles=list(claims.roles),
-        domains=record.allowed_domains or policy.domains,
     )
