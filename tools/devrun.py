@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 from yarl import URL
 
@@ -51,6 +52,8 @@ def made_up_credentials(env: dict[str, str]) -> dict[str, str]:
         made_up["LATCHKEY_ADMIN_USERNAME"] = "admin"
     if not env.get("LATCHKEY_ADMIN_PASSWORD"):
         made_up["LATCHKEY_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
+    if not env.get("LATCHKEY_SESSION_KEYS"):
+        made_up["LATCHKEY_SESSION_KEYS"] = Fernet.generate_key().decode()
     return made_up
 
 
@@ -69,6 +72,7 @@ def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
         f"  database   {database}{' (created now)' if created else ''}",
         "  auth       http://127.0.0.1:9003   (login, logout, users, keys)",
         "  registry   http://127.0.0.1:9006   (token records, revocation, domain policy)",
+        "  router     http://127.0.0.1:9005   (portals: /agent/..., /admin/...)",
         "",
         f"Sign in as {username} / {password}"
         + (
@@ -77,6 +81,8 @@ def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
             else ""
         ),
         f"  {login}",
+        "  or in a browser: http://127.0.0.1:9005/admin/auth/login",
+        "Open any portal page with a token: http://127.0.0.1:9005/agent/chat?accessToken=...",
         "The README's quick start shows what to do with the token. Stop with Ctrl-C.",
         "",
     ]

@@ -1,18 +1,27 @@
 """Services started as real processes, stopped (and their logs kept) after each test."""
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDictProxy
+from pydantic.alias_generators import to_camel
+from yarl import URL
 
 from tests.conftest import INTERNAL_TOKEN
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.stack import Stack
+from tests.support.stack import USER_PASSWORD, Stack
+from tests.support.upstream import upstream_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -77,3 +86,127 @@ async def stack(
         services = Stack(infra, fresh_database, exchange, log_dir, session)
         yield services
         await services.stop()
+
+
+@dataclass
+class Page:
+    """An answer from the router, read whole (the tests look at status, headers and body)."""
+
+    status: int
+    headers: "CIMultiDictProxy[str]"
+    body: bytes
+
+    async def json(self) -> Any:
+        return json.loads(self.body)
+
+    async def text(self) -> str:
+        return self.body.decode()
+
+
+@dataclass
+class Portal:
+    """The router in front of auth, the registry and the tests' upstream."""
+
+    stack: Stack
+    upstream: TestServer
+    client: aiohttp.ClientSession
+
+    async def request(
+        self, method: str, path: str, *, cookies: dict[str, str] | None = None, **kw: Any
+    ) -> Page:
+        headers = dict(kw.pop("headers", {}))
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        # Sent as written (encoded=True): dot segments and escapes must reach the router.
+        url = URL(self.stack.router.url + path, encoded=True)
+        async with self.client.request(
+            method, url, headers=headers, allow_redirects=False, **kw
+        ) as response:
+            return Page(response.status, response.headers, await response.read())
+
+    async def get(self, path: str, **kw: Any) -> Page:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> Page:
+        return await self.request("POST", path, **kw)
+
+    async def agent_token(self) -> str:
+        return await self.stack.token("agent-one", USER_PASSWORD)
+
+    async def generated_token(self, **fields: Any) -> str:
+        """An access token for agent-one from the registry (camelCase fields as the API)."""
+        admin = await self.stack.token()
+        body = {"userId": self.agent_id, "name": "generated"}
+        body.update({to_camel(name): value for name, value in fields.items()})
+        reply = await self.stack.call("registry", "POST", "/api/v1/tokens", token=admin, json=body)
+        assert reply.status == 201, reply.body
+        token: str = reply.data["accessToken"]
+        return token
+
+    async def session_cookie(self, token: str, path: str = "/agent/app") -> dict[str, str]:
+        page = await self.get(f"{path}?accessToken={token}")
+        assert page.status == 303, page.body
+        value = page.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+        return {"latchkey_session": value}
+
+    async def token_for(self, change: str) -> str:
+        """An agent token that must be refused for the reason `change` names."""
+        admin = await self.stack.token()
+        if change == "wrong_portal":
+            return await self.stack.token("admin-only", USER_PASSWORD)
+        if change == "expire":
+            expires = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+            reply = await self.stack.call(
+                "registry",
+                "POST",
+                "/api/v1/tokens",
+                token=admin,
+                json={"userId": self.agent_id, "name": "brief", "expiresAt": expires},
+            )
+            assert reply.status == 201, reply.body
+            await asyncio.sleep(2.2)
+            token: str = reply.data["accessToken"]
+            return token
+        token = await self.agent_token()
+        if change == "forge":
+            head, payload, signature = token.split(".")
+            return f"{head}.{payload}.{signature[:-4]}AAAA"
+        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+        path = f"/api/v1/tokens/{jti}"
+        if change == "revoke":
+            await self.stack.call(
+                "registry", "POST", path + "/revoke", token=admin, json={"reason": "t"}
+            )
+        elif change == "disable":
+            await self.stack.call("registry", "PATCH", path, token=admin, json={"disabled": True})
+        await asyncio.sleep(0.05)
+        return token
+
+    agent_id: str = ""
+
+
+PortalFactory = Callable[..., Awaitable[Portal]]
+
+
+@pytest.fixture
+async def portal_factory(stack: Stack, aiohttp_server: Any) -> AsyncIterator[PortalFactory]:
+    """Start the whole stack and the tests' upstream; routes under /agent/app and /admin/app."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
+
+        async def start(**router_env: str) -> Portal:
+            upstream: TestServer = await aiohttp_server(upstream_app())
+            base = str(upstream.make_url("")).rstrip("/")
+            await stack.start("registry", "auth")
+            env = {"LATCHKEY_ROUTES": f"/agent/app={base},/admin/app={base}+token", **router_env}
+            await stack.start("router", **env)
+            admin = await stack.token()
+            agent = await stack.create_user(admin, "agent-one", display_name="Agent One")
+            await stack.create_user(admin, "admin-only", portals=["admin"])
+            return Portal(stack, upstream, client, agent_id=agent["userId"])
+
+        yield start
+
+
+@pytest.fixture
+async def portal(portal_factory: PortalFactory) -> Portal:
+    return await portal_factory()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography.fernet import Fernet
 
 from tests.conftest import INTERNAL_TOKEN
 from tests.support.infra import Infra
@@ -28,7 +29,9 @@ FAST_HASHING = {
 SERVICES = {
     "auth": ("latchkey.auth", "LATCHKEY_AUTH_PORT"),
     "registry": ("latchkey.registry", "LATCHKEY_REGISTRY_PORT"),
+    "router": ("latchkey.portal", "LATCHKEY_ROUTER_PORT"),
 }
+SESSION_KEY = Fernet.generate_key().decode()
 
 
 @dataclass
@@ -71,6 +74,10 @@ class Stack:
     def registry(self) -> ServiceProcess:
         return self.services["registry"]
 
+    @property
+    def router(self) -> ServiceProcess:
+        return self.services["router"]
+
     def common_env(self) -> dict[str, str]:
         return {
             "LATCHKEY_DATABASE_URL": self.database_url,
@@ -85,6 +92,7 @@ class Stack:
             "LATCHKEY_ADMIN_USERNAME": ADMIN_USERNAME,
             "LATCHKEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LATCHKEY_HEARTBEAT_INTERVAL": "0.2",
+            "LATCHKEY_SESSION_KEYS": SESSION_KEY,
             **FAST_HASHING,
             **self.env,
         }

@@ -2,10 +2,11 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from latchkey.common.health import metrics_middleware, setup_health
 from latchkey.common.openapi import ENDPOINTS, setup_openapi
@@ -17,10 +18,18 @@ MAX_BODY_BYTES = 64 * 1024
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-def base_app(*, service: str, title: str, version: str = "1.0.0") -> web.Application:
-    """An app with the error envelope, metrics, health routes and `/openapi.json`."""
+def base_app(
+    *,
+    service: str,
+    title: str,
+    version: str = "1.0.0",
+    middlewares: Iterable[Middleware] = (),
+) -> web.Application:
+    """An app with the error envelope, metrics, health routes and `/openapi.json`;
+    `middlewares` run inside the error middleware (their errors get the envelope)."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[metrics_middleware, error_middleware, *middlewares],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[ENDPOINTS] = []
     setup_health(app, service)

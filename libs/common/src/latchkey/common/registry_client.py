@@ -66,6 +66,16 @@ class RegistryClient(ServiceClient):
         )
         return result
 
+    async def mark_deep_link_used(self, jti: UUID) -> bool:
+        """True the first time a token's deep link is used; False every time after."""
+        try:
+            await self._call("POST", f"/internal/v1/tokens/{jti}/deep-link")
+        except ServiceError as exc:
+            if exc.reason == "link_already_used":
+                return False
+            raise
+        return True
+
     async def introspect(self, token: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "POST", "/internal/v1/introspect", json={"token": token}

@@ -158,6 +158,12 @@ async def internal_revoke_token(request: web.Request) -> web.Response:
     return envelope(change.wire(), message="Token revoked.")
 
 
+async def use_deep_link(request: web.Request) -> web.Response:
+    require_service(request)
+    await tokens.use_deep_link(request.app[POOL], jti=path_jti(request))
+    return envelope({"firstUse": True}, message="First use of this deep link.")
+
+
 async def internal_revoke_user(request: web.Request) -> web.Response:
     require_service(request)
     user_id = path_user_id(request)

@@ -53,6 +53,11 @@ SET disabled = $2,
 WHERE jti = $1
 RETURNING {TOKEN_COLUMNS}"""
 
+MARK_DEEP_LINK_USED = """
+UPDATE registry.tokens SET deep_link_used_at = now()
+WHERE jti = $1 AND deep_link_used_at IS NULL
+RETURNING jti"""
+
 REVOKE_TOKEN = f"""
 UPDATE registry.tokens SET revoked_at = now(), revoked_by = $2, revoke_reason = $3
 WHERE jti = $1 AND revoked_at IS NULL

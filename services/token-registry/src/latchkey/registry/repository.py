@@ -115,6 +115,11 @@ async def set_disabled(conn: Connection, *, jti: UUID, disabled: bool, actor: Ac
     return _token(await conn.fetchrow(queries.UPDATE_TOKEN_DISABLED, jti, disabled, actor.label))
 
 
+async def mark_deep_link_used(conn: Connection, *, jti: UUID) -> bool:
+    """True when this is the first use of the token's deep link."""
+    return await conn.fetchval(queries.MARK_DEEP_LINK_USED, jti) is not None
+
+
 async def revoke_token(
     conn: Connection, *, jti: UUID, actor: Actor, reason: str
 ) -> TokenRecord | None:

@@ -185,6 +185,15 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST",
+        "/internal/v1/tokens/{jti}/deep-link",
+        handlers.use_deep_link,
+        "Record the first use of a single-use deep link (409 link_already_used after)",
+        security="service",
+        errors=(404, 409),
+        tags=INTERNAL,
+    ),
+    Endpoint(
+        "POST",
         "/internal/v1/users/{user_id}/revoke",
         handlers.internal_revoke_user,
         "Revoke every token of a user for a service (password change, disabled user)",

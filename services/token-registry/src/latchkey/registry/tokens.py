@@ -113,6 +113,27 @@ async def generate_token(
     return GeneratedToken(access_token=signed["accessToken"], token=record)
 
 
+class LinkAlreadyUsed(errors.Conflict):
+    reason = "link_already_used"
+    message = "This token's deep link has already been used."
+
+
+async def use_deep_link(pool: asyncpg.Pool, *, jti: UUID) -> None:
+    """Record the first use of a single-use deep link; a second use is refused and audited."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await repo.mark_deep_link_used(conn, jti=jti):
+            return
+        record = await repo.get_token(conn, jti=jti)
+        await repo.insert_audit(
+            conn,
+            actor=Actor(id=record.user_id, name=record.username),
+            action="token.deep_link_reused",
+            target=str(jti),
+            details={},
+        )
+    raise LinkAlreadyUsed()
+
+
 async def get_token(pool: asyncpg.Pool, *, jti: UUID) -> TokenRecord:
     async with pool.acquire() as conn:
         return await repo.get_token(conn, jti=jti)

@@ -1,0 +1,1 @@
+"""Latchkey portal router: deep-link login to any page, sessions, domain policy, proxying."""

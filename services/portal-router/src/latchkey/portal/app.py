@@ -1,0 +1,101 @@
+"""Assembly of the router application: resources as cleanup contexts, then the routes."""
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from latchkey.common.amqp import broker_context
+from latchkey.common.app import base_app
+from latchkey.common.gate import Authenticator
+from latchkey.common.registry_client import RegistryClient
+from latchkey.common.tokens import verifier_context
+from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
+from latchkey.portal.connections import LiveConnections
+from latchkey.portal.entry import Entry
+from latchkey.portal.forwarded import forwarded_middleware
+from latchkey.portal.gatekeeper import Gatekeeper
+from latchkey.portal.keys import (
+    AUTHENTICATOR,
+    BROKER,
+    CONNECTIONS,
+    ENTRY,
+    GATEKEEPER,
+    HTTP,
+    PROXY,
+    REGISTRY,
+    ROUTES,
+    SETTINGS,
+    TOKEN_STATE,
+    VERIFIER,
+)
+from latchkey.portal.proxy import Proxy, RouteTable
+from latchkey.portal.responses import page_errors
+from latchkey.portal.routes import setup_routes
+from latchkey.portal.sessions import SessionCodec
+from latchkey.portal.settings import RouterSettings
+
+SERVICE = "portal-router"
+
+UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=300)
+
+
+async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One client for calls to auth and the registry, one for upstreams (no cookie jar: the
+    router must never mix users' cookies; bodies pass through still compressed)."""
+    settings = app[SETTINGS]
+    async with (
+        aiohttp.ClientSession() as services,
+        aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            timeout=UPSTREAM_TIMEOUT,
+        ) as upstreams,
+    ):
+        app[HTTP] = services
+        app[REGISTRY] = RegistryClient(settings.registry_url, settings.internal_token, services)
+        connections = LiveConnections()
+        app[CONNECTIONS] = connections
+        app[PROXY] = Proxy(upstreams, connections)
+        yield
+
+
+async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    state = app[TOKEN_STATE]
+    state.view.subscribe(app[CONNECTIONS].on_event)
+    gatekeeper = Gatekeeper(
+        codec=SessionCodec(settings.session_keys, cache_size=settings.token_cache_size),
+        verifier=app[VERIFIER],
+        state=state,
+    )
+    app[GATEKEEPER] = gatekeeper
+    app[AUTHENTICATOR] = Authenticator(app[VERIFIER], state)
+    app[ENTRY] = Entry(
+        settings=settings, gatekeeper=gatekeeper, registry=app[REGISTRY], http=app[HTTP]
+    )
+    yield
+
+
+def create_app(settings: RouterSettings) -> web.Application:
+    app = base_app(
+        service=SERVICE,
+        title="Latchkey portal router",
+        middlewares=[forwarded_middleware(settings.trusted_proxies), page_errors],
+    )
+    app[SETTINGS] = settings
+    app[ROUTES] = RouteTable(settings.routes)
+    app.cleanup_ctx.extend(
+        [
+            clients_ctx,
+            verifier_context(settings, VERIFIER),
+            broker_context(settings, BROKER, name=SERVICE),
+            token_state_context(
+                settings, TOKEN_STATE, service=SERVICE, broker=BROKER, source=lambda a: a[REGISTRY]
+            ),
+            gatekeeper_ctx,
+        ]
+    )
+    setup_routes(app, settings)
+    setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
+    return app

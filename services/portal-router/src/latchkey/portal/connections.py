@@ -1,0 +1,69 @@
+"""Live WebSocket connections, by the token they rest on: closed the moment it is revoked."""
+
+import asyncio
+import logging
+import math
+from collections import defaultdict
+
+from aiohttp import web
+
+from latchkey.common.events import TokenDisabled, TokenEvent, TokenRevoked, UserRevoked
+from latchkey.common.tokens import Claims
+
+log = logging.getLogger(__name__)
+
+# Close codes in the range RFC 6455 §7.4.2 leaves to applications; the reason says why.
+CLOSE_REVOKED = 4401
+CLOSE_DISABLED = 4403
+CLOSE_EXPIRED = 4408
+
+
+class LiveConnections:
+    def __init__(self) -> None:
+        self._by_jti: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self._by_user: dict[str, dict[web.WebSocketResponse, float]] = defaultdict(dict)
+        self._closing: set[asyncio.Task[bool]] = set()
+
+    def __len__(self) -> int:
+        return sum(len(connections) for connections in self._by_jti.values())
+
+    def add(self, ws: web.WebSocketResponse, claims: Claims) -> None:
+        self._by_jti[claims.jti.int].add(ws)
+        self._by_user[claims.sub][ws] = claims.iat
+
+    def remove(self, ws: web.WebSocketResponse, claims: Claims) -> None:
+        self._by_jti.get(claims.jti.int, set()).discard(ws)
+        if not self._by_jti.get(claims.jti.int):
+            self._by_jti.pop(claims.jti.int, None)
+        self._by_user.get(claims.sub, {}).pop(ws, None)
+        if not self._by_user.get(claims.sub):
+            self._by_user.pop(claims.sub, None)
+
+    def on_event(self, event: TokenEvent) -> None:
+        """A token-state listener: close what rests on what this event withdrew."""
+        if isinstance(event, TokenRevoked):
+            self._close_token(event.jti.int, CLOSE_REVOKED, "token_revoked")
+        elif isinstance(event, TokenDisabled):
+            self._close_token(event.jti.int, CLOSE_DISABLED, "token_disabled")
+        elif isinstance(event, UserRevoked):
+            for ref in event.tokens:
+                self._close_token(ref.jti.int, CLOSE_REVOKED, "token_revoked")
+            not_before = math.floor(event.not_before.timestamp())
+            for ws, issued_at in list(self._by_user.get(event.user_id, {}).items()):
+                if issued_at < not_before:
+                    self._close(ws, CLOSE_REVOKED, "token_revoked")
+
+    def close_expired(self, ws: web.WebSocketResponse) -> None:
+        self._close(ws, CLOSE_EXPIRED, "session_expired")
+
+    def _close_token(self, key: int, code: int, reason: str) -> None:
+        for ws in list(self._by_jti.get(key, ())):
+            self._close(ws, code, reason)
+
+    def _close(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
+        if ws.closed:
+            return
+        task = asyncio.get_running_loop().create_task(ws.close(code=code, message=reason.encode()))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        log.info("closing a WebSocket: %s", reason)

@@ -1,0 +1,226 @@
+"""Reverse proxying to the portals' upstreams: HTTP with bodies streamed both ways, and WebSocket.
+
+Routes match by longest prefix. Hop-by-hop headers (RFC 9110 §7.6.1) stay on their hop;
+identity headers are set by us and never taken from the client; our session cookie and, unless
+the route asks for it, the client's Authorization never reach the upstream.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
+from yarl import URL
+
+from latchkey.portal.connections import LiveConnections
+from latchkey.portal.gatekeeper import Identity
+from latchkey.portal.sessions import COOKIE_NAME
+from latchkey.portal.settings import Route
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    }
+)
+CHUNK = 64 * 1024
+
+
+class NoUpstream(Exception):
+    """Nothing is routed there."""
+
+
+class RouteTable:
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
+
+    def match(self, path: str) -> Route | None:
+        for route in self._routes:
+            if path == route.prefix or path.startswith(route.prefix.rstrip("/") + "/"):
+                return route
+        return None
+
+
+def _hop_by_hop(headers: Any) -> frozenset[str]:
+    named = {
+        token.strip().lower()
+        for value in headers.getall("Connection", [])
+        for token in value.split(",")
+    }
+    return HOP_BY_HOP | named
+
+
+def _without_session_cookie(header: str) -> str:
+    kept = [
+        part.strip()
+        for part in header.split(";")
+        if part.strip() and not part.strip().startswith(COOKIE_NAME + "=")
+    ]
+    return "; ".join(kept)
+
+
+def header_safe(value: str) -> str:
+    """Claim values as header values: printable ASCII kept, anything else percent-encoded."""
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe="")
+
+
+def upstream_headers(
+    request: web.BaseRequest, identity: Identity, route: Route
+) -> CIMultiDict[str]:
+    dropped = _hop_by_hop(request.headers) | {"host", "authorization", "content-length"}
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in dropped or lower.startswith("x-latchkey-") or lower.startswith("sec-websocket"):
+            continue
+        if lower == "cookie":
+            value = _without_session_cookie(value)
+            if not value:
+                continue
+        headers.add(name, value)
+    if "Content-Length" in request.headers and not request.headers.get("Transfer-Encoding"):
+        headers["Content-Length"] = request.headers["Content-Length"]
+    claims = identity.claims
+    headers["X-Latchkey-User"] = header_safe(claims.sub)
+    headers["X-Latchkey-User-Name"] = header_safe(claims.name)
+    headers["X-Latchkey-Roles"] = header_safe(",".join(claims.roles))
+    headers["X-Latchkey-Portal"] = identity.portal
+    if route.pass_token:
+        headers["Authorization"] = f"Bearer {identity.token}"
+    forwarded_for = request.headers.get("X-Forwarded-For")
+    peer = request.remote or ""
+    headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    headers["X-Forwarded-Prefix"] = route.prefix
+    return headers
+
+
+def _target(route: Route, request: web.BaseRequest, *, websocket: bool = False) -> URL:
+    tail = request.raw_path.split("?", 1)[0][len(route.prefix.rstrip("/")) :]
+    query = request.query_string
+    base = route.upstream
+    if websocket:
+        base = "ws" + base.removeprefix("http")
+    return URL(base + tail + ("?" + query if query else ""), encoded=True)
+
+
+class Proxy:
+    def __init__(self, session: aiohttp.ClientSession, connections: LiveConnections) -> None:
+        self._session = session
+        self.connections = connections
+
+    async def http(
+        self, request: web.Request, identity: Identity, route: Route, *, extra: dict[str, str]
+    ) -> web.StreamResponse:
+        body = request.content if request.body_exists else None
+        try:
+            upstream = await self._session.request(
+                request.method,
+                _target(route, request),
+                headers=upstream_headers(request, identity, route),
+                data=body,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream %s unreachable: %s", route.upstream, type(exc).__name__)
+            raise web.HTTPBadGateway() from exc
+        async with upstream:
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            dropped = _hop_by_hop(upstream.headers) | {"content-length"}
+            for name, value in upstream.headers.items():
+                if name.lower() not in dropped:
+                    response.headers.add(name, value)
+            if "Content-Length" in upstream.headers and "Transfer-Encoding" not in upstream.headers:
+                response.content_length = int(upstream.headers["Content-Length"])
+            location = response.headers.get("Location")
+            if location and location.startswith(route.upstream):
+                response.headers["Location"] = route.prefix + location[len(route.upstream) :]
+            for name, value in extra.items():
+                response.headers.add(name, value)
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    async def websocket(
+        self, request: web.Request, identity: Identity, route: Route, *, expires_at: float
+    ) -> web.WebSocketResponse:
+        protocols = [
+            item.strip()
+            for item in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if item.strip()
+        ]
+        try:
+            upstream = await self._session.ws_connect(
+                _target(route, request, websocket=True),
+                headers=upstream_headers(request, identity, route),
+                protocols=protocols,
+                autoping=True,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream WebSocket %s unreachable: %s", route.upstream, type(exc).__name__)
+            raise web.HTTPBadGateway() from exc
+        client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
+        await client.prepare(request)
+        self.connections.add(client, identity.claims)
+        expiry = asyncio.get_running_loop().call_at(
+            asyncio.get_running_loop().time() + max(0.0, expires_at - time.time()),
+            self.connections.close_expired,
+            client,
+        )
+        try:
+            await _pump_both_ways(client, upstream)
+        finally:
+            expiry.cancel()
+            self.connections.remove(client, identity.claims)
+            with contextlib.suppress(Exception):
+                await upstream.close()
+        return client
+
+
+async def _pump_both_ways(
+    client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+) -> None:
+    async def client_to_upstream() -> None:
+        async for message in client:
+            if message.type == WSMsgType.TEXT:
+                await upstream.send_str(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await upstream.send_bytes(message.data)
+        await upstream.close()
+
+    async def upstream_to_client() -> None:
+        async for message in upstream:
+            if message.type == WSMsgType.TEXT:
+                await client.send_str(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await client.send_bytes(message.data)
+        if not client.closed:
+            await client.close(code=upstream.close_code or 1000)
+
+    tasks = [asyncio.create_task(client_to_upstream()), asyncio.create_task(upstream_to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

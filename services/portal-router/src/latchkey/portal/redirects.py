@@ -1,0 +1,69 @@
+"""Paths and redirect targets that can never leave the portal (no open redirect).
+
+A target is refused or folded back into the portal when it carries a scheme or a host,
+starts with `//` or `/\\`, holds a backslash, an encoded slash or backslash, a control
+character or whitespace, or is longer than allowed; dot segments are resolved and may not
+climb out of the portal.
+"""
+
+import re
+from urllib.parse import unquote
+
+from latchkey.common import errors
+
+_ENCODED_DANGER = re.compile(r"%(2f|5c|0[0-9a-f]|1[0-9a-f]|7f|25)", re.IGNORECASE)
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+class BadLink(errors.BadRequest):
+    reason = "bad_link"
+    message = "This link is not well formed."
+
+
+def clean_path(raw_path: str, portal: str, *, max_length: int) -> str:
+    """The request path made safe: dot segments resolved, empty segments dropped, and always
+    inside `/{portal}`. Raises BadLink for what no legitimate link contains."""
+    if len(raw_path) > max_length or _CONTROL_OR_SPACE.search(raw_path):
+        raise BadLink()
+    if _ENCODED_DANGER.search(raw_path):
+        raise BadLink()
+    segments: list[str] = []
+    for segment in raw_path.split("/"):
+        decoded = unquote(segment)
+        if decoded in ("", "."):
+            continue
+        if decoded == "..":
+            if len(segments) > 1:
+                segments.pop()
+            continue
+        segments.append(segment)
+    if not segments or segments[0] != portal:
+        raise BadLink()
+    path = "/" + "/".join(segments)
+    return path + "/" if raw_path.endswith("/") and len(segments) > 1 else path
+
+
+def without_query_parameter(raw_query: str, name: str) -> str:
+    """The raw query string minus every `name=...` pair; the rest keeps its order and bytes."""
+    kept = [
+        pair
+        for pair in raw_query.split("&")
+        if pair and unquote(pair.split("=", 1)[0].replace("+", " ")) != name
+    ]
+    return "&".join(kept)
+
+
+def safe_redirect(target: str | None, portal: str, *, home: str, max_length: int) -> str:
+    """Where `/auth/login?redirect=...` may send the user: a path of this portal, else home."""
+    if not target or len(target) > max_length:
+        return home
+    if not target.startswith("/") or target.startswith("//") or target.startswith("/\\"):
+        return home
+    if _CONTROL_OR_SPACE.search(target) or "#" in target:
+        return home
+    path, _, query = target.partition("?")
+    try:
+        cleaned = clean_path(path, portal, max_length=max_length)
+    except BadLink:
+        return home
+    return cleaned + ("?" + query if query else "")

@@ -1,0 +1,45 @@
+"""Answering people and programs differently: pages for browsers, envelopes for API clients."""
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from latchkey.common import errors
+from latchkey.portal import pages
+from latchkey.portal.keys import SETTINGS
+
+
+def wants_html(request: web.BaseRequest) -> bool:
+    """A browser navigating (not fetch/XHR asking for JSON)."""
+    accept = request.headers.get("Accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        return False
+    return "text/html" in accept or request.headers.get("Sec-Fetch-Mode") == "navigate"
+
+
+def portal_of(request: web.Request) -> str | None:
+    portal = request.match_info.get("portal")
+    return portal if portal in request.app[SETTINGS].portals else None
+
+
+def login_url(portal: str, next_path: str | None = None) -> str:
+    base = f"/{portal}/auth/login"
+    if next_path:
+        return f"{base}?redirect={quote(next_path, safe='/')}"
+    return base
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Errors on portal pages become a page a person understands (API clients still get the
+    envelope, from the error middleware outside this one)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except errors.ApiError as error:
+        portal = portal_of(request)
+        if portal is None or not wants_html(request):
+            raise
+        next_path = request.path if request.method == "GET" else None
+        return pages.error_page(error, login_url=login_url(portal, next_path))

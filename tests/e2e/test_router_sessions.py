@@ -1,0 +1,276 @@
+"""Sessions through the router: proxying (HTTP streamed, WebSocket), identity headers, the end
+of a session on revocation, sign-out, the domain policy, frame-ancestors and forward-auth."""
+
+import asyncio
+import hashlib
+import os
+
+import aiohttp
+import jwt
+import pytest
+from yarl import URL
+
+from tests.e2e.conftest import Portal, PortalFactory
+from tests.support.processes import free_port
+from tests.support.propagation import until
+
+HTML = {"Accept": "text/html"}
+API = {"Accept": "application/json"}
+
+
+async def revoke(portal: Portal, token: str) -> None:
+    admin = await portal.stack.token()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    reply = await portal.stack.call(
+        "registry", "POST", f"/api/v1/tokens/{jti}/revoke", token=admin, json={"reason": "test"}
+    )
+    assert reply.status == 200
+
+
+async def test_a_revoked_token_ends_its_session_at_the_next_request(portal: Portal) -> None:
+    token = await portal.agent_token()
+    cookies = await portal.session_cookie(token)
+    assert (await portal.get("/agent/app/inbox", cookies=cookies)).status == 200
+    await revoke(portal, token)
+
+    async def refused() -> bool:
+        page = await portal.get(
+            "/agent/app/inbox", cookies=cookies, headers={"Accept": "text/html"}
+        )
+        return page.status == 401
+
+    await until(refused, timeout=5)
+    page = await portal.get("/agent/app/inbox", cookies=cookies, headers=HTML)
+    assert "token_revoked" in await page.text()
+    assert "latchkey_session=;" in page.headers["Set-Cookie"]
+    assert "Max-Age=0" in page.headers["Set-Cookie"]
+
+
+async def test_a_live_websocket_is_closed_when_its_token_is_revoked(portal: Portal) -> None:
+    token = await portal.agent_token()
+    cookies = await portal.session_cookie(token)
+    header = {"Cookie": f"latchkey_session={cookies['latchkey_session']}"}
+    url = URL(portal.stack.router.url.replace("http", "ws") + "/agent/app/socket")
+    async with aiohttp.ClientSession() as client, client.ws_connect(url, headers=header) as ws:
+        greeting = await ws.receive_str(timeout=5)
+        assert greeting.startswith("user:")
+        await ws.send_str("hello")
+        assert await ws.receive_str(timeout=5) == "echo:hello"
+        started = asyncio.get_running_loop().time()
+        await revoke(portal, token)
+        message = await ws.receive(timeout=5)
+        elapsed = asyncio.get_running_loop().time() - started
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4401
+        assert message.extra == "token_revoked"
+        assert elapsed < 5
+
+
+async def test_websockets_refuse_without_a_session(portal: Portal) -> None:
+    url = URL(portal.stack.router.url.replace("http", "ws") + "/agent/app/socket")
+    async with aiohttp.ClientSession() as client:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(url)
+    assert refused.value.status == 401
+
+
+async def test_large_bodies_stream_both_ways(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token())
+    payload = os.urandom(20 * 1024 * 1024)
+
+    async def body():  # type: ignore[no-untyped-def]
+        for start in range(0, len(payload), 1 << 20):
+            yield payload[start : start + (1 << 20)]
+
+    page = await portal.post("/agent/app/upload", data=body(), cookies=cookies)
+    seen = await page.json()
+    assert (seen["bodyBytes"], seen["bodySha256"]) == (
+        len(payload),
+        hashlib.sha256(payload).hexdigest(),
+    )
+    big = await portal.get("/agent/app/big", cookies=cookies)
+    assert len(big.body) == 8 * 1024 * 1024
+
+
+async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal: Portal) -> None:
+    token = await portal.agent_token()
+    cookies = await portal.session_cookie(token)
+    spoofed = {
+        "X-Latchkey-User": "admin",
+        "X-Latchkey-Roles": "admin",
+        "Connection": "keep-alive, X-Hop",
+        "X-Hop": "do not forward",
+        "Authorization": "Bearer something-else",
+    }
+    page = await portal.get("/agent/app/who", cookies=cookies, headers=spoofed)
+    seen = (await page.json())["headers"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert seen["X-Latchkey-User"] == claims["sub"]
+    assert seen["X-Latchkey-Roles"] == "agent"
+    assert "X-Hop" not in seen
+    assert "Authorization" not in seen
+    assert seen["X-Forwarded-Prefix"] == "/agent/app"
+    assert "X-Secret-Hop" not in page.headers
+    assert page.headers["X-Upstream"] == "yes"
+
+    admin_token = await portal.stack.token()
+    admin_cookies = await portal.session_cookie(admin_token, "/admin/app")
+    admin_seen = (await (await portal.get("/admin/app/x", cookies=admin_cookies)).json())["headers"]
+    assert admin_seen["Authorization"] == f"Bearer {admin_token}"
+
+
+async def test_upstream_redirects_to_itself_come_back_under_the_prefix(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token())
+    page = await portal.get("/agent/app/redirect", cookies=cookies)
+    assert (page.status, page.headers["Location"]) == (302, "/agent/app/landing")
+
+
+async def test_a_portal_without_an_upstream_shows_who_is_signed_in(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token(), "/agent/home")
+    page = await portal.get("/agent/home", cookies=cookies)
+    html = await page.text()
+    assert page.status == 200
+    assert "agent-one" in html
+    assert "Signed in to agent" in html
+
+
+async def test_sign_out_ends_the_session_and_revokes_the_token(portal: Portal) -> None:
+    token = await portal.agent_token()
+    cookies = await portal.session_cookie(token)
+    cross_site = await portal.post(
+        "/agent/auth/logout", cookies=cookies, headers={"Origin": "https://evil.example"}
+    )
+    assert cross_site.status == 403
+    out = await portal.post(
+        "/agent/auth/logout", cookies=cookies, headers={"Origin": portal.stack.router.url}
+    )
+    assert out.status == 200
+    assert "Max-Age=0" in out.headers["Set-Cookie"]
+    reply = await portal.stack.call("auth", "POST", "/api/v1/user/logout", token=token)
+    assert (reply.status, reply.reason) == (401, "token_revoked")
+
+
+ALLOWED = ["crm.example.com", "*.intranet.example.org", "localhost:3000"]
+
+SENDERS = [
+    ({"Origin": "https://crm.example.com"}, 303),
+    ({"Referer": "https://crm.example.com/contacts/1?x=y"}, 303),
+    ({"Referer": "https://a.b.intranet.example.org/"}, 303),
+    ({"Origin": "http://localhost:3000"}, 303),
+    ({"Origin": "https://CRM.EXAMPLE.COM."}, 303),
+    ({"Origin": "https://evil-example.com"}, 403),
+    ({"Origin": "https://crm.example.com.evil.com"}, 403),
+    ({"Referer": "https://crm.example.com@evil.com/"}, 403),
+    ({"Referer": "https://evil.com/?https://crm.example.com"}, 403),
+    ({"Origin": "https://intranet.example.org"}, 403),
+    ({"Origin": "https://xintranet.example.org"}, 403),
+    ({"Origin": "http://localhost:3001"}, 403),
+    ({"Origin": "http://localhost"}, 403),
+    ({"Origin": "null"}, 403),
+    ({"Referer": "file:///etc/passwd"}, 403),
+    ({"Referer": "javascript:alert(1)"}, 403),
+    ({"Origin": "https://xn--crm-xoa.example.com"}, 403),
+    ({"Origin": "https://crm.example.com:8443"}, 303),
+    ({}, 303),
+    ({"Sec-Fetch-Dest": "iframe"}, 403),
+    ({"Sec-Fetch-Dest": "iframe", "Referer": "https://crm.example.com/"}, 303),
+]
+
+
+@pytest.mark.parametrize(("headers", "status"), SENDERS)
+async def test_only_allowed_sites_can_send_users_in(
+    portal: Portal, headers: dict[str, str], status: int
+) -> None:
+    token = await portal.generated_token(allowed_domains=ALLOWED)
+    page = await portal.get(f"/agent/app?accessToken={token}", headers=headers)
+    assert page.status == status, await page.text()
+    if status == 403:
+        assert (await page.json())["reason"] == "domain_not_allowed"
+
+
+async def test_frame_ancestors_follow_the_tokens_domains(portal: Portal) -> None:
+    with_domains = await portal.generated_token(allowed_domains=ALLOWED)
+    page = await portal.get(f"/agent/app?accessToken={with_domains}")
+    csp = page.headers["Content-Security-Policy"]
+    assert csp == (
+        "frame-ancestors 'self' crm.example.com:* *.intranet.example.org:* localhost:3000"
+    )
+    cookies = await portal.session_cookie(with_domains)
+    proxied = await portal.get("/agent/app/x", cookies=cookies)
+    assert proxied.headers["Content-Security-Policy"] == csp
+    plain = await portal.agent_token()
+    page = await portal.get(f"/agent/app?accessToken={plain}")
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+
+async def test_the_global_policy_applies_to_tokens_without_domains(portal: Portal) -> None:
+    admin = await portal.stack.token()
+    await portal.stack.call(
+        "registry",
+        "PUT",
+        "/api/v1/domain-policy",
+        token=admin,
+        json={"domains": ["portal.example"]},
+    )
+    token = await portal.agent_token()
+
+    async def policy_in_force() -> bool:
+        page = await portal.get(
+            f"/agent/app?accessToken={token}", headers={"Origin": "https://other.example"}
+        )
+        return page.status == 403
+
+    await until(policy_in_force, timeout=5, interval=0.05)
+    page = await portal.get(
+        f"/agent/app?accessToken={token}", headers={"Origin": "https://portal.example"}
+    )
+    assert page.status == 303
+
+
+async def test_forward_auth_answers_with_identity_headers(portal: Portal) -> None:
+    token = await portal.agent_token()
+    cookies = await portal.session_cookie(token)
+    uri = {"X-Original-URI": "/agent/app/chat"}
+    ok = await portal.get("/_latchkey/verify", cookies=cookies, headers=uri)
+    assert ok.status == 200
+    assert ok.headers["X-Latchkey-User-Name"] == "agent-one"
+    assert ok.headers["X-Latchkey-Portal"] == "agent"
+    bearer = await portal.get(
+        "/_latchkey/verify",
+        headers={"X-Forwarded-Uri": "/agent/x", "Authorization": f"Bearer {token}"},
+    )
+    assert bearer.status == 200
+    assert (await portal.get("/_latchkey/verify", headers=uri)).status == 401
+    wrong_portal = await portal.get(
+        "/_latchkey/verify", cookies=cookies, headers={"X-Original-URI": "/admin/x"}
+    )
+    assert wrong_portal.status == 401
+    await revoke(portal, token)
+
+    async def refused() -> bool:
+        return (await portal.get("/_latchkey/verify", cookies=cookies, headers=uri)).status == 401
+
+    await until(refused, timeout=5)
+
+
+async def test_tampered_or_foreign_cookies_are_no_session(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token())
+    value = cookies["latchkey_session"]
+    middle = len(value) // 2
+    flipped = value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1 :]
+    for forged in (flipped, value[:-10], "garbage", "a" * 5000):
+        page = await portal.get("/agent/app/x", cookies={"latchkey_session": forged}, headers=API)
+        assert page.status == 401, forged[:20]
+    admin_cookie = await portal.session_cookie(await portal.stack.token(), "/admin/app")
+    page = await portal.get("/agent/app/x", cookies=admin_cookie, headers=API)
+    assert page.status == 401
+
+
+async def test_the_router_also_listens_on_extra_ports(portal_factory: PortalFactory) -> None:
+    extra = free_port()
+    portal = await portal_factory(LATCHKEY_ROUTER_EXTRA_PORTS=str(extra))
+    token = await portal.agent_token()
+    async with portal.client.get(
+        f"http://127.0.0.1:{extra}/agent/app?accessToken={token}", allow_redirects=False
+    ) as response:
+        assert response.status == 303

@@ -1,0 +1,67 @@
+"""A small upstream portal of the tests' own: it shows what reached it, streams a large body,
+redirects to itself, and echoes on a WebSocket."""
+
+import hashlib
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BIG_BODY_MEGABYTES = 8
+SEEN = web.AppKey("seen", list[dict[str, Any]])
+
+
+def upstream_app() -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    seen: list[dict[str, Any]] = []
+    app[SEEN] = seen
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await websocket(request)
+        digest, size = hashlib.sha256(), 0
+        async for chunk in request.content.iter_chunked(65536):
+            digest.update(chunk)
+            size += len(chunk)
+        record = {
+            "method": request.method,
+            "path": request.path,
+            "rawPath": request.raw_path,
+            "query": request.query_string,
+            "headers": {name: value for name, value in request.headers.items()},
+            "bodyBytes": size,
+            "bodySha256": digest.hexdigest(),
+        }
+        seen.append(record)
+        response = web.json_response(record)
+        response.headers["X-Upstream"] = "yes"
+        response.headers["Connection"] = "keep-alive, X-Secret-Hop"
+        response.headers["X-Secret-Hop"] = "must not pass"
+        return response
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_type = "application/octet-stream"
+        await response.prepare(request)
+        block = b"x" * (1024 * 1024)
+        for _ in range(BIG_BODY_MEGABYTES):
+            await response.write(block)
+        await response.write_eof()
+        return response
+
+    async def redirect(request: web.Request) -> web.Response:
+        own = f"{request.scheme}://{request.host}"
+        raise web.HTTPFound(own + "/landing")
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("user:" + request.headers.get("X-Latchkey-User", ""))
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str("echo:" + message.data)
+        return ws
+
+    app.router.add_get("/big", big)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
