@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install run test lint format bench clean rotate-keys
+.PHONY: install run test lint format bench clean rotate-keys system-packages
 
 $(STAMP): constraints.txt requirements-dev.txt $(PROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,20 @@ run: $(STAMP)
 	@$(BIN)/python tools/devrun.py
 
 ## The whole test suite (uses local PostgreSQL/RabbitMQ when they answer, else testcontainers).
-test: $(STAMP)
+test: $(STAMP) system-packages
 	@$(BIN)/python tools/testenv.py $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Debian's chromium (browser tests, driven by Playwright) and nginx (forward-auth tests).
+system-packages:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing from Debian"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing \
+		|| { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

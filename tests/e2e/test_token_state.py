@@ -27,7 +27,7 @@ from tests.support.stack import Stack
 
 async def start_two_of_each(stack: Stack, **env: str) -> list[ServiceProcess]:
     await stack.start("registry", "auth", **env)
-    await stack.start("registry-2", "auth-2", **env)
+    await stack.start("registry-2", "auth-2", "router", "router-2", **env)
     return list(stack.services.values())
 
 
@@ -69,7 +69,7 @@ async def test_a_revocation_reaches_every_instance_and_the_receipt_says_so(
         reply = await stack.call(
             "registry", "GET", f"/api/v1/events/{change['eventSeq']}/delivery", token=admin
         )
-        return reply.status == 200 and reply.data["complete"] and reply.data["instances"] == 4
+        return reply.status == 200 and reply.data["complete"] and reply.data["instances"] == 6
 
     await until(receipt_complete, timeout=10, interval=0.05)
     receipt = (
@@ -137,6 +137,8 @@ async def test_every_kind_of_change_reaches_every_instance(stack: Stack) -> None
 async def test_logout_is_refused_by_every_instance(stack: Stack) -> None:
     instances = await start_two_of_each(stack)
     token = await stack.token()
+    for instance in instances:  # each has verified the signature: what remains is propagation
+        assert (await check(stack, instance, token))["honoured"]
     reply = await stack.call("auth-2", "POST", "/api/v1/user/logout", token=token)
     assert reply.status == 200
     timings = await time_until_refused(stack, instances, token, "token_revoked")

@@ -20,6 +20,7 @@ from yarl import URL
 
 from latchkey.auth.settings import AuthSettings
 from latchkey.common.settings import CommonSettings
+from latchkey.portal.settings import RouterSettings
 from latchkey.registry.settings import RegistrySettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,7 @@ class LatchkeyService:
 LATCHKEY_SERVICES = {
     "auth": LatchkeyService(AuthSettings, port_field="auth_port"),
     "token-registry": LatchkeyService(RegistrySettings, port_field="registry_port"),
+    "portal-router": LatchkeyService(RouterSettings, port_field="router_port"),
 }
 
 # Compose interpolation: `$$` (a literal `$`), `${NAME}`, `${NAME:-default}`, ... and `$NAME`.
@@ -267,7 +269,9 @@ def test_published_and_healthcheck_ports_are_the_settings_default_port(
     compose: dict[str, Any], name: str
 ) -> None:
     service, port = compose["services"][name], str(default_port(LATCHKEY_SERVICES[name]))
-    assert port_mappings(service) == [(port, port)]
+    extra = environment_of(service).get("LATCHKEY_ROUTER_EXTRA_PORTS", "")
+    expected = [port, *(item.strip() for item in extra.split(",") if item.strip())]
+    assert port_mappings(service) == [(each, each) for each in expected]
     test = service["healthcheck"]["test"]
     # The slim image has no curl or wget: the probe is the image's Python.
     assert test[:3] == ["CMD", "python", "-c"]

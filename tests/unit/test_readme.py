@@ -7,10 +7,11 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from latchkey.auth.settings import AuthSettings
+from latchkey.portal.settings import RouterSettings
 from latchkey.registry.settings import RegistrySettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SETTINGS: list[type[BaseSettings]] = [AuthSettings, RegistrySettings]
+SETTINGS: list[type[BaseSettings]] = [AuthSettings, RegistrySettings, RouterSettings]
 
 
 def documented_variables() -> set[str]:
