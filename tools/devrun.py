@@ -81,7 +81,7 @@ def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
             else ""
         ),
         f"  {login}",
-        "  or in a browser: http://127.0.0.1:9005/admin/auth/login",
+        "  or in a browser, the token console: http://127.0.0.1:9005/admin/tokens",
         "Open any portal page with a token: http://127.0.0.1:9005/agent/chat?accessToken=...",
         "The README's quick start shows what to do with the token. Stop with Ctrl-C.",
         "",

@@ -31,3 +31,11 @@ class AuthClient(ServiceClient):
             body["expiresAt"] = expires_at.isoformat()
         result: dict[str, Any] = await self._call("POST", "/internal/v1/sign", json=body)
         return result
+
+    async def list_users(self, *, bearer: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Users by username, asked for with an admin's own token (not the service one)."""
+        page: dict[str, Any] = await self._call(
+            "GET", f"/auth/v1/users?limit={limit}", bearer=bearer
+        )
+        items: list[dict[str, Any]] = page["items"]
+        return items

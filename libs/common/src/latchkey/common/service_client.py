@@ -51,13 +51,16 @@ class ServiceClient:
         *,
         json: Any = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        bearer: str | None = None,
     ) -> Any:
+        """Call with the service credential, or with `bearer` (a user's token) instead."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else self._headers
         try:
             async with self._session.request(
                 method,
                 self._base_url + path,
                 json=json,
-                headers=self._headers,
+                headers=headers,
                 timeout=timeout or self._timeout,
             ) as response:
                 body = await response.json(content_type=None)

@@ -84,7 +84,7 @@ def create_app(settings: RouterSettings) -> web.Application:
         middlewares=[forwarded_middleware(settings.trusted_proxies), page_errors],
     )
     app[SETTINGS] = settings
-    app[ROUTES] = RouteTable(settings.routes)
+    app[ROUTES] = RouteTable(settings.all_routes())
     app.cleanup_ctx.extend(
         [
             clients_ctx,

@@ -110,6 +110,10 @@ class RouterSettings(CommonSettings):
         default_factory=list, description="Addresses whose X-Forwarded-Proto/-Host are believed."
     )
     max_path_length: int = Field(2048, ge=64, description="Longest deep-link path accepted.")
+    console_prefix: str = Field(
+        "/admin/tokens",
+        description="Where the registry's token console appears (empty: not routed).",
+    )
 
     @field_validator("router_extra_ports", mode="before")
     @classmethod
@@ -141,10 +145,24 @@ class RouterSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _routes_belong_to_portals(self) -> "RouterSettings":
-        for route in self.routes:
+        for route in self.all_routes():
             if route.portal not in self.portals:
                 raise ValueError(f"route {route.prefix} is under no configured portal")
         return self
+
+    def all_routes(self) -> list[Route]:
+        """The configured routes, plus the token console unless disabled or routed already."""
+        routes = list(self.routes)
+        prefixes = {route.prefix for route in routes}
+        if self.console_prefix and self.console_prefix.rstrip("/") not in prefixes:
+            routes.append(
+                Route(
+                    prefix=self.console_prefix,
+                    upstream=self.registry_url + "/console",
+                    pass_token=True,
+                )
+            )
+        return routes
 
     def home_of(self, portal: str) -> str:
         return self.portals[portal].home or f"/{portal}/"

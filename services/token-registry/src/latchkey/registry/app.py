@@ -13,10 +13,14 @@ from latchkey.common.gate import Authenticator
 from latchkey.common.migrations import Migrations
 from latchkey.common.tokens import verifier_context
 from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
+from latchkey.registry.console import setup_console
+from latchkey.registry.console.csrf import CsrfGuard
+from latchkey.registry.console.render import console_errors
 from latchkey.registry.keys import (
     AUTH,
     AUTHENTICATOR,
     BROKER,
+    CSRF,
     POOL,
     RELAY,
     SETTINGS,
@@ -57,8 +61,9 @@ async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RegistrySettings) -> web.Application:
-    app = base_app(service=SERVICE, title="Latchkey token registry")
+    app = base_app(service=SERVICE, title="Latchkey token registry", middlewares=[console_errors])
     app[SETTINGS] = settings
+    app[CSRF] = CsrfGuard(settings.internal_token)
     app.cleanup_ctx.extend(
         [
             pool_context(settings, POOL, migrations=MIGRATIONS),
@@ -73,5 +78,6 @@ def create_app(settings: RegistrySettings) -> web.Application:
         ]
     )
     setup_routes(app)
+    setup_console(app)
     setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
     return app

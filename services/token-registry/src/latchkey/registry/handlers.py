@@ -8,6 +8,7 @@ from latchkey.common import errors
 from latchkey.common.credentials import bearer_token, require_service_credential
 from latchkey.common.events import InstanceReport
 from latchkey.common.models import Actor
+from latchkey.common.tokens import Claims
 from latchkey.common.web import envelope, read_json, read_query
 from latchkey.registry import policy, receipts, state, tokens
 from latchkey.registry.keys import AUTH, POOL, SETTINGS, VERIFIER
@@ -28,13 +29,19 @@ from latchkey.registry.repository import TokenNotFound
 USER_ID_MAX = 128
 
 
-async def require_admin(request: web.Request) -> Actor:
-    """The admin behind the bearer token; 401 for a bad token, 403 without the admin role."""
+async def admin_claims(request: web.Request) -> Claims:
+    """The claims of the admin behind the bearer token, checked against the registry's own
+    records; 401 for a bad token, 403 without the admin role."""
     claims = await state.authenticate(
         request.app[POOL], request.app[VERIFIER], bearer_token(request)
     )
     if not claims.has_role("admin"):
         raise errors.Forbidden("This needs the admin role.")
+    return claims
+
+
+async def require_admin(request: web.Request) -> Actor:
+    claims = await admin_claims(request)
     return Actor(id=claims.sub, name=claims.name or claims.sub)
 
 

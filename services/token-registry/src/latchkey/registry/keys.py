@@ -8,6 +8,7 @@ from latchkey.common.auth_client import AuthClient
 from latchkey.common.gate import Authenticator
 from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.registry.console.csrf import CsrfGuard
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.settings import RegistrySettings
 
@@ -19,3 +20,4 @@ RELAY = web.AppKey("relay", OutboxRelay)
 AUTH = web.AppKey("auth_client", AuthClient)
 TOKEN_STATE = web.AppKey("token_state", TokenState)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+CSRF = web.AppKey("csrf", CsrfGuard)

@@ -1,0 +1,299 @@
+"""Console pages: list, details, generate (shown once), revoke with a live delivery receipt,
+disable/enable, edit, revoke a user's tokens, the domain policy, the audit log."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from latchkey.common import errors
+from latchkey.common.domains import DomainPatternError, normalise_domain_list
+from latchkey.common.models import Actor
+from latchkey.common.service_client import ServiceError
+from latchkey.common.tokens import Claims
+from latchkey.common.web import validation_details
+from latchkey.registry import policy, receipts, tokens
+from latchkey.registry.console.render import page, prefix_of, see_other
+from latchkey.registry.handlers import admin_claims, path_jti, path_user_id
+from latchkey.registry.keys import AUTH, CSRF, POOL, SETTINGS
+from latchkey.registry.models import (
+    AuditQuery,
+    GenerateTokenRequest,
+    TokenKind,
+    TokenListQuery,
+    TokenPatch,
+    TokenStatus,
+)
+
+STATIC = Path(__file__).parent / "static"
+PORTALS = ("agent", "admin")
+EXPIRY_CHOICES = {"1": "1 day", "7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
+
+
+@dataclass(frozen=True)
+class Admin:
+    actor: Actor
+    claims: Claims
+    csrf: str
+
+
+async def admin(request: web.Request) -> Admin:
+    claims = await admin_claims(request)
+    actor = Actor(id=claims.sub, name=claims.name or claims.sub)
+    return Admin(actor, claims, request.app[CSRF].token_for(claims.jti))
+
+
+async def form_of(request: web.Request, who: Admin) -> dict[str, str]:
+    form = await request.post()
+    request.app[CSRF].check(request, who.claims.jti, str(form.get("csrf", "")))
+    return {key: str(value) for key, value in form.items()}
+
+
+def lines(text: str) -> list[str]:
+    return [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def token_list(request: web.Request) -> web.Response:
+    who = await admin(request)
+    raw = {key: value for key, value in request.query.items() if value}
+    try:
+        query = TokenListQuery.model_validate(raw)
+    except ValidationError as exc:
+        raise errors.ValidationFailed(data=validation_details(exc)) from None
+    found = await tokens.list_tokens(
+        request.app[POOL], query=query, max_page=request.app[SETTINGS].max_page_size
+    )
+    next_link = None
+    if found.next_cursor:
+        next_link = "?" + urlencode({**raw, "cursor": found.next_cursor})
+    return page(
+        request,
+        "list.html",
+        who=who,
+        items=found.items,
+        filters=raw,
+        kinds=[kind.value for kind in TokenKind],
+        statuses=[status.value for status in TokenStatus],
+        next_link=next_link,
+    )
+
+
+async def token_details(request: web.Request) -> web.Response:
+    who = await admin(request)
+    record = await tokens.get_token(request.app[POOL], jti=path_jti(request))
+    return page(request, "details.html", who=who, token=record)
+
+
+# --- generating -------------------------------------------------------------------------------
+
+
+async def generate_form(request: web.Request) -> web.Response:
+    who = await admin(request)
+    return await _generate_page(request, who, values={})
+
+
+async def _generate_page(
+    request: web.Request,
+    who: Admin,
+    *,
+    values: dict[str, Any],
+    problems: list[dict[str, str]] | None = None,
+) -> web.Response:
+    try:
+        users = await request.app[AUTH].list_users(bearer=_bearer(request))
+    except (ServiceError, errors.ServiceUnavailable):
+        users = []
+    return page(
+        request,
+        "generate.html",
+        status=422 if problems else 200,
+        who=who,
+        users=users,
+        portals=PORTALS,
+        expiries=EXPIRY_CHOICES,
+        values=values,
+        problems=problems or [],
+    )
+
+
+async def generate(request: web.Request) -> web.Response:
+    who = await admin(request)
+    form = await form_of(request, who)
+    multi = await request.post()
+    portals = [str(value) for value in multi.getall("portals", [])]
+    values = {**form, "portals": portals}
+    try:
+        days = int(form.get("expiresDays", "30"))
+        generated = await tokens.generate_token(
+            request.app[POOL],
+            request.app[AUTH],
+            request=GenerateTokenRequest(
+                user_id=form.get("userId", ""),
+                name=form.get("name", ""),
+                description=form.get("description", ""),
+                expires_at=datetime.now(UTC) + timedelta(days=days),
+                portals=portals or None,
+                allowed_domains=lines(form.get("allowedDomains", "")),
+            ),
+            actor=who.actor,
+        )
+    except ValidationError as exc:
+        return await _generate_page(request, who, values=values, problems=validation_details(exc))
+    except (errors.ValidationFailed, errors.NotFound, errors.Forbidden, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, errors.ApiError) else str(exc)
+        data = exc.data if isinstance(exc, errors.ApiError) and exc.data else None
+        return await _generate_page(
+            request, who, values=values, problems=data or [{"field": "form", "message": detail}]
+        )
+    origin = _browser_origin(request)
+    links = {
+        portal: f"{origin}/{portal}/?accessToken={generated.access_token}"
+        for portal in generated.token.portals
+    }
+    return page(request, "generated.html", who=who, generated=generated, links=links)
+
+
+def _bearer(request: web.Request) -> str:
+    return request.headers.get("Authorization", "").partition(" ")[2]
+
+
+def _browser_origin(request: web.Request) -> str:
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.host)
+    return f"{proto}://{host}"
+
+
+# --- changing state -----------------------------------------------------------------------------
+
+
+async def revoke(request: web.Request) -> web.Response:
+    who = await admin(request)
+    jti = path_jti(request)
+    form = await form_of(request, who)
+    reason = form.get("reason", "").strip() or "revoked in the console"
+    change = await tokens.revoke_token(
+        request.app[POOL], jti=jti, actor=who.actor, reason=reason[:500]
+    )
+    raise _after_change(request, jti, change.event_seq)
+
+
+async def set_state(request: web.Request) -> web.Response:
+    who = await admin(request)
+    jti = path_jti(request)
+    form = await form_of(request, who)
+    patch = TokenPatch(disabled=form.get("disabled") == "true")
+    change = await tokens.update_token(request.app[POOL], jti=jti, patch=patch, actor=who.actor)
+    raise _after_change(request, jti, change.event_seq)
+
+
+async def edit(request: web.Request) -> web.Response:
+    who = await admin(request)
+    jti = path_jti(request)
+    form = await form_of(request, who)
+    try:
+        patch = TokenPatch(
+            name=form.get("name", "")[:200],
+            description=form.get("description", "")[:2000],
+            allowed_domains=normalise_domain_list(lines(form.get("allowedDomains", ""))),
+        )
+    except (DomainPatternError, ValidationError) as exc:
+        record = await tokens.get_token(request.app[POOL], jti=jti)
+        return page(request, "details.html", status=422, who=who, token=record, problem=str(exc))
+    change = await tokens.update_token(request.app[POOL], jti=jti, patch=patch, actor=who.actor)
+    raise _after_change(request, jti, change.event_seq)
+
+
+def _after_change(request: web.Request, jti: UUID, seq: int | None) -> web.HTTPSeeOther:
+    """Show the delivery receipt of a change that caused an event, else the token again."""
+    if seq is None:
+        return see_other(request, f"/t/{jti}")
+    return see_other(request, f"/events/{seq}?token={jti}")
+
+
+async def revoke_user(request: web.Request) -> web.Response:
+    who = await admin(request)
+    user_id = path_user_id(request)
+    form = await form_of(request, who)
+    reason = form.get("reason", "").strip() or "all tokens revoked in the console"
+    result = await tokens.revoke_user(
+        request.app[POOL], user_id=user_id, actor=who.actor, reason=reason[:500]
+    )
+    raise see_other(request, f"/events/{result.seq}")
+
+
+# --- delivery receipts ----------------------------------------------------------------------
+
+
+async def receipt(request: web.Request) -> web.Response:
+    who = await admin(request)
+    seq = _seq(request)
+    found = await receipts.delivery(
+        request.app[POOL], seq=seq, timeout=request.app[SETTINGS].instance_timeout
+    )
+    return page(
+        request,
+        "receipt.html",
+        who=who,
+        receipt=found,
+        token=request.query.get("token", ""),
+        json_url=f"{prefix_of(request)}/events/{seq}.json",
+    )
+
+
+async def receipt_json(request: web.Request) -> web.Response:
+    await admin(request)
+    found = await receipts.delivery(
+        request.app[POOL], seq=_seq(request), timeout=request.app[SETTINGS].instance_timeout
+    )
+    return web.json_response(found.wire(), headers={"Cache-Control": "no-store"})
+
+
+def _seq(request: web.Request) -> int:
+    try:
+        return int(request.match_info["seq"])
+    except ValueError:
+        raise errors.NotFound("No change has this sequence number.") from None
+
+
+# --- the domain policy and the audit log --------------------------------------------------
+
+
+async def policy_page(request: web.Request) -> web.Response:
+    who = await admin(request)
+    current = await policy.get_policy(request.app[POOL])
+    return page(request, "policy.html", who=who, policy=current)
+
+
+async def policy_update(request: web.Request) -> web.Response:
+    who = await admin(request)
+    form = await form_of(request, who)
+    try:
+        domains = normalise_domain_list(lines(form.get("domains", "")))
+    except DomainPatternError as exc:
+        current = await policy.get_policy(request.app[POOL])
+        return page(request, "policy.html", status=422, who=who, policy=current, problem=str(exc))
+    change = await policy.set_policy(request.app[POOL], domains=domains, actor=who.actor)
+    raise see_other(request, f"/events/{change.event_seq}")
+
+
+async def audit_page(request: web.Request) -> web.Response:
+    who = await admin(request)
+    before = request.query.get("before")
+    query = AuditQuery(limit=50, before=int(before) if before and before.isdigit() else None)
+    found = await policy.list_audit(request.app[POOL], query=query)
+    return page(request, "audit.html", who=who, entries=found.items, next_before=found.next_before)
+
+
+async def static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in ("console.css", "console.js"):
+        raise errors.NotFound()
+    return web.FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=300"})

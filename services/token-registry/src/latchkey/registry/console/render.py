@@ -1,0 +1,70 @@
+"""Rendering console pages: Jinja2 with autoescaping, and the headers every page carries."""
+
+import re
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from latchkey.common import errors
+
+DEFAULT_PREFIX = "/console"
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+# No inline script or style anywhere: everything comes from the console's own static files.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("latchkey.registry.console", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def prefix_of(request: web.BaseRequest) -> str:
+    """Where the browser sees the console: the router's route prefix, else our own path."""
+    prefix = request.headers.get("X-Forwarded-Prefix", "")
+    return prefix if _PREFIX.match(prefix) else DEFAULT_PREFIX
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    html = environment.get_template(template).render(prefix=prefix_of(request), **context)
+    response = web.Response(text=html, status=status, content_type="text/html")
+    response.headers.update(
+        {
+            "Content-Security-Policy": CSP,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    return response
+
+
+def see_other(request: web.Request, path: str) -> web.HTTPSeeOther:
+    """Post/Redirect/Get, under the prefix the browser sees."""
+    return web.HTTPSeeOther(prefix_of(request) + path)
+
+
+@web.middleware
+async def console_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Errors under /console are pages for people; everything else keeps the envelope."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except errors.ApiError as error:
+        if not request.path.startswith(DEFAULT_PREFIX) or request.path.endswith(".json"):
+            raise
+        return page(
+            request,
+            "error.html",
+            status=error.status,
+            title="This cannot be done" if error.status < 500 else "Please try again",
+            message=error.detail,
+            reason=error.reason,
+        )

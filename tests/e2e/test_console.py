@@ -1,0 +1,181 @@
+"""The token console over HTTP, through the router's admin portal (the browser tests drive the
+same pages in Chromium): every page, every state change with and without its CSRF token."""
+
+import re
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+
+from tests.e2e.conftest import Page, Portal
+
+CONSOLE = "/admin/tokens"
+
+
+async def admin_session(portal: Portal) -> dict[str, str]:
+    return await portal.session_cookie(await portal.stack.token(), CONSOLE)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def page(portal: Portal, path: str, cookies: dict[str, str]) -> Page:
+    answer = await portal.get(CONSOLE + path, cookies=cookies, headers={"Accept": "text/html"})
+    assert answer.status == 200, (path, answer.status, answer.body[:300])
+    return answer
+
+
+async def submit(portal: Portal, path: str, cookies: dict[str, str], data: dict[str, str]) -> Page:
+    return await portal.post(
+        CONSOLE + path,
+        cookies=cookies,
+        data=data,
+        headers={"Origin": portal.stack.router.url, "Accept": "text/html"},
+    )
+
+
+async def test_the_console_is_reached_through_the_admin_portal_only(portal: Portal) -> None:
+    anonymous = await portal.get(CONSOLE + "/", headers={"Accept": "text/html"})
+    assert anonymous.status == 303
+    assert anonymous.headers["Location"].startswith("/admin/auth/login")
+    agent_cookie = await portal.session_cookie(
+        await portal.stack.token("agent-one", "a long password 1"), "/agent/app"
+    )
+    refused = await portal.get(CONSOLE + "/", cookies=agent_cookie, headers={"Accept": "text/html"})
+    assert refused.status == 303  # an agent's cookie is scoped to /agent: no admin session here
+
+
+async def test_generate_shows_the_token_once_with_deep_links(portal: Portal) -> None:
+    cookies = await admin_session(portal)
+    form = await page(portal, "/new", cookies)
+    html = await form.text()
+    assert "agent-one" in html
+    csp = form.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "'unsafe-inline'" not in csp
+    generated = await submit(
+        portal,
+        "/new",
+        cookies,
+        {
+            "csrf": csrf_of(html),
+            "userId": portal.agent_id,
+            "name": "<script>alert('x')</script> CRM",
+            "expiresDays": "7",
+            "portals": "agent",
+            "allowedDomains": "crm.example.com\n*.intranet.example.org",
+        },
+    )
+    assert generated.status == 200, generated.body[:500]
+    shown = await generated.text()
+    assert "<script>alert" not in shown
+    assert "&lt;script&gt;alert" in shown
+    assert "will not be shown again" in shown
+    token = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', shown).group(1)  # type: ignore[union-attr]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["domains"] == ["crm.example.com", "*.intranet.example.org"]
+    link = re.search(r'id="link-agent" readonly value="([^"]+)"', shown).group(1)  # type: ignore[union-attr]
+    assert urlsplit(link).path == "/agent/"
+    assert generated.headers["Cache-Control"] == "no-store"
+    details = await page(portal, f"/t/{claims['jti']}", cookies)
+    assert token not in await details.text()
+
+
+async def test_bad_generation_input_is_shown_on_the_form(portal: Portal) -> None:
+    cookies = await admin_session(portal)
+    csrf = csrf_of(await (await page(portal, "/new", cookies)).text())
+    answer = await submit(
+        portal,
+        "/new",
+        cookies,
+        {"csrf": csrf, "userId": portal.agent_id, "name": "x", "allowedDomains": "https://x"},
+    )
+    assert answer.status == 422
+    assert "not generated" in await answer.text()
+
+
+async def test_revoke_shows_the_live_receipt_and_the_token_is_refused(portal: Portal) -> None:
+    cookies = await admin_session(portal)
+    token = await portal.agent_token()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    details = await page(portal, f"/t/{jti}", cookies)
+    revoked = await submit(
+        portal,
+        f"/t/{jti}/revoke",
+        cookies,
+        {"csrf": csrf_of(await details.text()), "reason": "left the company"},
+    )
+    assert revoked.status == 303
+    receipt_path = revoked.headers["Location"]
+    assert receipt_path.startswith(CONSOLE + "/events/")
+    receipt = await portal.get(receipt_path, cookies=cookies, headers={"Accept": "text/html"})
+    assert "token.revoked" in await receipt.text()
+    seq = receipt_path.split("/events/")[1].split("?")[0]
+    data = await portal.get(f"{CONSOLE}/events/{seq}.json", cookies=cookies)
+    assert (await data.json())["seq"] == int(seq)
+    after = await page(portal, f"/t/{jti}", cookies)
+    assert "left the company" in await after.text()
+    refused = await portal.get(
+        f"/agent/app?accessToken={token}", headers={"Accept": "application/json"}
+    )
+    assert (await refused.json())["reason"] == "token_revoked"
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/t/{jti}/revoke", {"reason": "x"}),
+        ("/t/{jti}/state", {"disabled": "true"}),
+        ("/t/{jti}/edit", {"name": "renamed"}),
+        ("/new", {"userId": "x", "name": "y"}),
+        ("/policy", {"domains": "a.example"}),
+        ("/users/someone/revoke", {"reason": "x"}),
+    ],
+)
+async def test_state_changes_without_the_csrf_token_are_refused(
+    portal: Portal, path: str, data: dict[str, str]
+) -> None:
+    cookies = await admin_session(portal)
+    token = await portal.agent_token()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    for attempt in ({**data}, {**data, "csrf": "forged"}):
+        answer = await submit(portal, path.format(jti=jti), cookies, attempt)
+        assert answer.status == 403, path
+        assert "csrf_failed" in await answer.text()
+    shown = await page(portal, f"/t/{jti}", cookies)
+    assert "active" in await shown.text()
+
+
+async def test_disable_enable_edit_policy_and_audit(portal: Portal) -> None:
+    cookies = await admin_session(portal)
+    token = await portal.agent_token()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    csrf = csrf_of(await (await page(portal, f"/t/{jti}", cookies)).text())
+    assert (
+        await submit(portal, f"/t/{jti}/state", cookies, {"csrf": csrf, "disabled": "true"})
+    ).status == 303
+    assert "disabled" in await (await page(portal, f"/t/{jti}", cookies)).text()
+    edited = await submit(
+        portal,
+        f"/t/{jti}/edit",
+        cookies,
+        {"csrf": csrf, "name": "Phone", "description": "", "allowedDomains": "app.example.com"},
+    )
+    assert edited.status == 303
+    html = await (await page(portal, f"/t/{jti}", cookies)).text()
+    assert "app.example.com" in html
+    bad = await submit(
+        portal, f"/t/{jti}/edit", cookies, {"csrf": csrf, "name": "x", "allowedDomains": "*"}
+    )
+    assert bad.status == 422
+    policy = await submit(portal, "/policy", cookies, {"csrf": csrf, "domains": "*.corp.example"})
+    assert policy.status == 303
+    assert "*.corp.example" in await (await page(portal, "/policy", cookies)).text()
+    audit = await (await page(portal, "/audit", cookies)).text()
+    assert "policy.update" in audit
+    assert "token.update" in audit
+    listed = await (await page(portal, "/?status=disabled", cookies)).text()
+    assert "Phone" in listed
