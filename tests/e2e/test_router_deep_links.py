@@ -229,3 +229,31 @@ async def test_single_use_links_work_once(stack: Stack, portal_factory: Any) -> 
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     audit = await portal.stack.call("registry", "GET", f"/api/v1/audit?target={jti}", token=admin)
     assert audit.data["items"][0]["action"] == "token.deep_link_reused"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403),
+        ({"Sec-Fetch-Site": "same-site", "Origin": "null"}, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": "null"}, 403),
+        ({}, 403),
+        ({"Sec-Fetch-Site": "same-origin", "Origin": "null"}, 401),
+    ],
+)
+async def test_the_login_form_trusts_what_the_browser_says_about_the_sender(
+    portal: Portal, headers: dict[str, str], status: int
+) -> None:
+    """A page can set neither Sec-Fetch-Site nor Origin: same-origin passes on to the CSRF
+    and password checks (401 for a wrong password), anything else stops at 403."""
+    form = await portal.get("/agent/auth/login")
+    csrf = (await form.text()).split('name="csrf" value="')[1].split('"')[0]
+    cookie = form.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    answer = await portal.post(
+        "/agent/auth/login",
+        data={"username": "agent-one", "password": "wrong", "csrf": csrf},
+        headers=headers,
+        cookies={"latchkey_csrf": cookie},
+    )
+    assert answer.status == status

@@ -42,6 +42,8 @@ class ApiError(Exception):
         self.detail = message or self.message
         self.data = data
         self.headers = dict(headers or {})
+        self.frame_domains: tuple[str, ...] = ()
+        """Sites that may frame a page showing this error (the portal router fills it in)."""
         super().__init__(self.detail)
 
     @classmethod

@@ -70,12 +70,18 @@ class Entry:
         response.headers["Content-Security-Policy"] = frame_ancestors(identity.domains)
         return response
 
-    def check_sender(self, request: web.BaseRequest, identity: Identity) -> None:
+    def check_sender(
+        self, request: web.BaseRequest, identity: Identity, *, signing_in: bool = False
+    ) -> None:
+        """The sending site must be allowed. A request that names no sender is judged by the
+        settings only when it signs in: once a session exists, the requests inside it (after
+        a `no-referrer` redirect, say) carry no sender, and the cookie itself is confined to
+        the site it was set for (SameSite, or its iframe partition)."""
         check_sender(
             request,
             identity.domains,
-            allow_bare_navigation=self.settings.allow_no_origin_navigation,
-            allow_bare_frame=self.settings.allow_no_origin_iframe,
+            allow_bare_navigation=self.settings.allow_no_origin_navigation or not signing_in,
+            allow_bare_frame=self.settings.allow_no_origin_iframe or not signing_in,
         )
 
     async def deep_link(self, request: web.Request, portal: str) -> web.Response:
@@ -85,7 +91,7 @@ class Entry:
         if len(tokens) != 1 or not tokens[0]:
             raise BadLink()
         identity = await self.gatekeeper.admit(tokens[0], portal)
-        self.check_sender(request, identity)
+        self.check_sender(request, identity, signing_in=True)
         single_use = self.settings.portals[portal].single_use_links
         if single_use and not await self.registry.mark_deep_link_used(identity.claims.jti):
             raise LinkAlreadyUsed()
@@ -133,8 +139,15 @@ class Entry:
         return response
 
     def require_same_site(self, request: web.BaseRequest) -> None:
-        """State changes only from our own pages (Origin, else Referer, must be us)."""
-        sender = request.headers.get("Origin") or request.headers.get("Referer")
+        """State changes only from our own pages. Browsers say so in `Sec-Fetch-Site`, which
+        no page can forge; without it, Origin (else Referer) must be us."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None:
+            if fetch_site != "same-origin":
+                raise CrossSiteForm()
+            return
+        origin = request.headers.get("Origin")
+        sender = origin if origin not in (None, "null") else request.headers.get("Referer")
         if sender is None or origin_host_port(sender) != own_host_port(request):
             raise CrossSiteForm()
 

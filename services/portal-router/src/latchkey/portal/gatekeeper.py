@@ -45,10 +45,15 @@ class Gatekeeper:
     async def admit(self, token: str, portal: str, session: Session | None = None) -> Identity:
         """A token that may open `portal` now; raises the reason it may not."""
         claims = await self._verifier.verify(token)
-        await self._state.check(token, claims)
-        if portal not in claims.portals:
-            raise errors.PortalNotAllowed()
-        return Identity(claims, token, portal, self._state.domains_for(claims), session)
+        domains = self._state.domains_for(claims)
+        try:
+            await self._state.check(token, claims)
+            if portal not in claims.portals:
+                raise errors.PortalNotAllowed()
+        except errors.ApiError as error:
+            error.frame_domains = domains
+            raise
+        return Identity(claims, token, portal, domains, session)
 
     def session_of(self, request: web.BaseRequest, portal: str) -> Session | None:
         """This portal's session from the cookie; None when absent, foreign or not ours."""

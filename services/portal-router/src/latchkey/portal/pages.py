@@ -54,6 +54,7 @@ def page(
     *,
     status: int = 200,
     frame_ancestors: str = "frame-ancestors 'self'",
+    referrer_policy: str = "no-referrer",
 ) -> web.Response:
     """A complete page around `body` (already escaped HTML)."""
     html = (
@@ -66,7 +67,7 @@ def page(
     response.headers.update(
         {
             "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": referrer_policy,
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": f"{PAGE_CSP}; {frame_ancestors}",
         }
@@ -74,7 +75,9 @@ def page(
     return response
 
 
-def error_page(error: errors.ApiError, *, login_url: str | None) -> web.Response:
+def error_page(
+    error: errors.ApiError, *, login_url: str | None, frame_ancestors: str
+) -> web.Response:
     title, advice = EXPLANATIONS.get(error.reason, ("Something went wrong", error.detail))
     action = (
         f'<a class="button" href="{escape(login_url)}">Sign in</a>'
@@ -85,7 +88,7 @@ def error_page(error: errors.ApiError, *, login_url: str | None) -> web.Response
         f'<div class="error"><h1>{escape(title)}</h1><p>{escape(advice)}</p></div>'
         f'<p class="muted">Reason: {escape(error.reason)}</p>{action}'
     )
-    response = page(title, body, status=error.status)
+    response = page(title, body, status=error.status, frame_ancestors=frame_ancestors)
     response.headers.extend(error.headers)
     return response
 
@@ -106,7 +109,9 @@ def login_page(
         'autocomplete="current-password" required>'
         '<button type="submit">Sign in</button></form>'
     )
-    return page(f"Sign in to {portal}", body, status=401)
+    # Same-origin, not no-referrer: the form's POST then names us as its origin. This page
+    # never carries a token (a deep link to /auth/login is answered with a 303 first).
+    return page(f"Sign in to {portal}", body, status=401, referrer_policy="same-origin")
 
 
 def signed_in_page(
@@ -130,7 +135,12 @@ def signed_in_page(
         f'<p class="muted">No application is configured for this portal yet.</p>'
         f"{_sign_out_form(logout)}"
     )
-    return page(f"Signed in to {portal}", body, frame_ancestors=frame_ancestors)
+    return page(
+        f"Signed in to {portal}",
+        body,
+        frame_ancestors=frame_ancestors,
+        referrer_policy="same-origin",
+    )
 
 
 def signed_out_page(*, login: str) -> web.Response:
@@ -146,7 +156,7 @@ def logout_confirm_page(*, action: str) -> web.Response:
         "<h1>Sign out?</h1><p>This ends your session and revokes its access.</p>"
         f"{_sign_out_form(action)}"
     )
-    return page("Sign out", body)
+    return page("Sign out", body, referrer_policy="same-origin")
 
 
 def _sign_out_form(action: str) -> str:

@@ -8,6 +8,7 @@ from aiohttp import web
 from latchkey.common import errors
 from latchkey.portal import pages
 from latchkey.portal.keys import SETTINGS
+from latchkey.portal.origins import frame_ancestors
 
 
 def wants_html(request: web.BaseRequest) -> bool:
@@ -42,4 +43,10 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if portal is None or not wants_html(request):
             raise
         next_path = request.path if request.method == "GET" else None
-        return pages.error_page(error, login_url=login_url(portal, next_path))
+        # A refusal we know the token of (revoked, disabled, wrong portal) may be shown inside
+        # the frames that token allows, so the person sees why rather than a blank frame.
+        return pages.error_page(
+            error,
+            login_url=login_url(portal, next_path),
+            frame_ancestors=frame_ancestors(error.frame_domains),
+        )

@@ -83,12 +83,16 @@ class Sequencer:
         async with self._lock:
             await self._load_snapshot()
 
-    async def catch_up(self) -> None:
-        """Fetch what is missing until the view is at the newest known sequence number."""
+    async def catch_up(self, *, ask: bool = False) -> None:
+        """Fetch what is missing until the view is at the newest known sequence number;
+        `ask` fetches at least once, to learn the newest (after a reconnect nothing tells us
+        what was published while we were away)."""
         async with self._lock:
             if not self.view.loaded:
                 await self._load_snapshot()
-            while self.behind:
+                ask = False
+            while self.behind or ask:
+                ask = False
                 try:
                     page = await self._source.events_after(self.view.seq)
                 except SnapshotNeeded:

@@ -96,9 +96,10 @@ class TokenStateSync:
             await self._fill_gaps(initial=False)
 
     async def _fill_gaps(self, *, initial: bool) -> None:
-        """Catch up now; if the registry cannot answer, the watchdog keeps trying."""
+        """Catch up now; if the registry cannot answer, the watchdog keeps trying. On a new
+        connection (`initial`) ask the registry even if nothing says we are behind."""
         try:
-            await self.sequencer.catch_up()
+            await self.sequencer.catch_up(ask=initial)
         except SOURCE_ERRORS as exc:
             level = logging.WARNING if initial else logging.INFO
             log.log(level, "cannot catch up with the registry yet: %s", type(exc).__name__)

@@ -1,0 +1,76 @@
+"""Debian's Chromium through Playwright's async API, a cross-site page that embeds the portal,
+and screenshots kept as test artifacts."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import escape
+from pathlib import Path
+from urllib.parse import urlencode
+
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium from Debian (never a browser Playwright would download)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """Keep what the page shows now as `test-artifacts/screenshots/<name>.png`."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def embedding_site() -> web.Application:
+    """Another site's page with the portal in an iframe named `portal`:
+    `/embed?src=<portal URL>[&link=<portal URL>]`, the link opening in that iframe."""
+
+    async def embed(request: web.Request) -> web.Response:
+        source = escape(request.query["src"], quote=True)
+        link = request.query.get("link")
+        anchor = (
+            f'<p><a id="next" href="{escape(link, quote=True)}" target="portal">Next page</a></p>'
+            if link
+            else ""
+        )
+        html = (
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            "<title>Partner site</title></head><body>"
+            "<h1>A partner site embedding the agent portal</h1>"
+            f'{anchor}<iframe id="portal" name="portal" src="{source}" width="900" height="420">'
+            "</iframe></body></html>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/embed", embed)
+    return app
+
+
+def embed_url(site: str, source: str, link: str | None = None) -> str:
+    """The partner page at `site` framing `source` (and offering `link` into the frame)."""
+    query = {"src": source, **({"link": link} if link else {})}
+    return f"{site}/embed?{urlencode(query)}"

@@ -1,0 +1,135 @@
+"""Debian's nginx as a subprocess of a test, with a configuration of its own in a temporary
+directory, guarding a location with `auth_request` against the router's forward-auth."""
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.processes import free_port
+
+NGINX = "/usr/sbin/nginx"
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def nginx_binary() -> str | None:
+    """nginx with the auth_request module, or None when this machine has none."""
+    binary = NGINX if os.access(NGINX, os.X_OK) else shutil.which("nginx")
+    if binary is None:
+        return None
+    return binary if "http_auth_request_module" in _built_with(binary) else None
+
+
+def _built_with(binary: str) -> str:
+    return subprocess.run([binary, "-V"], capture_output=True, text=True, check=False).stderr
+
+
+def configuration(prefix: Path, *, port: int, upstream: str, verify: str, built: str) -> str:
+    """Everything nginx writes stays under `prefix`; workers run as the current user."""
+    temp = "\n".join(
+        f"  {name}_temp_path {prefix / name};"
+        for name in TEMP_PATHS
+        if f"--without-http_{name}_module" not in built
+    )
+    user = ""
+    if os.geteuid() == 0:
+        # A root master would hand its workers to `nobody`; keep them as the current user.
+        user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+    return f"""
+{user}
+worker_processes 1;
+error_log {prefix / "error.log"} info;
+pid {prefix / "nginx.pid"};
+events {{ worker_connections 64; }}
+http {{
+  access_log {prefix / "access.log"};
+{temp}
+  server {{
+    listen 127.0.0.1:{port};
+    location /agent/ {{
+      auth_request /_auth;
+      auth_request_set $latchkey_user $upstream_http_x_latchkey_user;
+      auth_request_set $latchkey_user_name $upstream_http_x_latchkey_user_name;
+      proxy_set_header X-Latchkey-User $latchkey_user;
+      proxy_set_header X-Latchkey-User-Name $latchkey_user_name;
+      proxy_pass {upstream};
+    }}
+    location = /_auth {{
+      internal;
+      proxy_pass {verify};
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+    }}
+  }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    url: str
+    prefix: Path
+
+    def error_log(self) -> str:
+        path = self.prefix / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+async def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
+
+
+@asynccontextmanager
+async def nginx(
+    binary: str, prefix: Path, *, upstream: str, router: str, timeout: float = 10.0
+) -> AsyncIterator[Nginx]:
+    """nginx in the foreground (`daemon off;`), stopped (fast shutdown) on the way out."""
+    port = free_port()
+    for name in TEMP_PATHS:
+        (prefix / name).mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    verify = f"{router}/_latchkey/verify"
+    built = _built_with(binary)
+    conf.write_text(configuration(prefix, port=port, upstream=upstream, verify=verify, built=built))
+    log = (prefix / "stderr.log").open("wb")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            binary,
+            *("-e", str(prefix / "error.log"), "-c", str(conf), "-p", str(prefix)),
+            *("-g", "daemon off;"),
+            stdout=log,
+            stderr=log,
+        )
+    finally:
+        log.close()
+    server = Nginx(f"http://127.0.0.1:{port}", prefix)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await _listening(port):
+            if process.returncode is not None or asyncio.get_running_loop().time() > deadline:
+                stderr = (prefix / "stderr.log").read_text(errors="replace")
+                raise AssertionError(f"nginx did not start: {stderr}{server.error_log()[-3000:]}")
+            await asyncio.sleep(0.02)
+        yield server
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
