@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+PROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml)
 
 .PHONY: install run test lint format bench clean rotate-keys system-packages
 

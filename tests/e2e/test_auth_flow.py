@@ -162,35 +162,33 @@ async def test_login_fails_with_503_and_no_token_when_the_registry_is_down(stack
     assert "accessToken" not in str(reply.body)
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "reason"),
-    [
-        ("{bad json", 400, "malformed_json"),
-        ([], 422, "validation_failed"),
-        ({"username": 123, "password": "x", "platform": "BYTEDESK"}, 422, "validation_failed"),
-        ({"username": "root", "platform": "BYTEDESK"}, 422, "validation_failed"),
-        ({"username": "", "password": "x", "platform": "BYTEDESK"}, 422, "validation_failed"),
-        ({"username": "root", "password": "x", "platform": "SPACESHIP"}, 422, "validation_failed"),
-        (
-            {"username": "root", "passwordHash": "a", "passwordSalt": "s", "platform": "BYTEDESK"},
-            400,
-            "password_hash_not_supported",
-        ),
-        (
-            {"username": "root", "password": "x" * 2000, "platform": "BYTEDESK"},
-            422,
-            "validation_failed",
-        ),
-    ],
-)
-async def test_bad_login_bodies_get_clear_errors(
-    stack: Stack, body: object, status: int, reason: str
-) -> None:
+BAD_LOGIN_BODIES: list[tuple[object, int, str]] = [
+    ("{bad json", 400, "malformed_json"),
+    ([], 422, "validation_failed"),
+    ({"username": 123, "password": "x", "platform": "BYTEDESK"}, 422, "validation_failed"),
+    ({"username": "root", "platform": "BYTEDESK"}, 422, "validation_failed"),
+    ({"username": "", "password": "x", "platform": "BYTEDESK"}, 422, "validation_failed"),
+    ({"username": "root", "password": "x", "platform": "SPACESHIP"}, 422, "validation_failed"),
+    (
+        {"username": "root", "passwordHash": "a", "passwordSalt": "s", "platform": "BYTEDESK"},
+        400,
+        "password_hash_not_supported",
+    ),
+    (
+        {"username": "root", "password": "x" * 2000, "platform": "BYTEDESK"},
+        422,
+        "validation_failed",
+    ),
+]
+
+
+async def test_bad_login_bodies_get_clear_errors(stack: Stack) -> None:
     await stack.start("auth", ready=False)
-    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
-    reply = await stack.call("auth", "POST", "/auth/v1/login", **kwargs)
-    assert (reply.status, reply.reason) == (status, reason), reply.body
-    assert reply.body["code"] == status
+    for body, status, reason in BAD_LOGIN_BODIES:
+        kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+        reply = await stack.call("auth", "POST", "/auth/v1/login", **kwargs)
+        assert (reply.status, reply.reason) == (status, reason), (body, reply.body)
+        assert reply.body["code"] == status
 
 
 async def test_logout_refuses_missing_malformed_forged_and_expired_tokens(stack: Stack) -> None:
@@ -225,23 +223,23 @@ async def test_admin_api_needs_an_admin(stack: Stack) -> None:
         assert (reply.status, reply.reason) == (403, "forbidden")
 
 
-@pytest.mark.parametrize(
-    ("user", "reason"),
-    [
-        ({"username": "short-pw", "password": "short"}, "validation_failed"),
-        ({"username": "bad name", "password": "long enough pw"}, "validation_failed"),
-        ({"username": "x", "password": "long enough pw", "roles": ["god"]}, "validation_failed"),
-        ({"username": "x", "password": "long enough pw", "roles": []}, "validation_failed"),
-        ({"username": "x", "password": "long enough pw", "portals": ["A B"]}, "validation_failed"),
-        ({"username": "x", "password": "        "}, "validation_failed"),
-    ],
-)
-async def test_bad_users_are_refused(stack: Stack, user: dict[str, object], reason: str) -> None:
+BAD_USERS: list[tuple[dict[str, object], str]] = [
+    ({"username": "short-pw", "password": "short"}, "validation_failed"),
+    ({"username": "bad name", "password": "long enough pw"}, "validation_failed"),
+    ({"username": "x", "password": "long enough pw", "roles": ["god"]}, "validation_failed"),
+    ({"username": "x", "password": "long enough pw", "roles": []}, "validation_failed"),
+    ({"username": "x", "password": "long enough pw", "portals": ["A B"]}, "validation_failed"),
+    ({"username": "x", "password": "        "}, "validation_failed"),
+]
+
+
+async def test_bad_users_are_refused(stack: Stack) -> None:
     await stack.start("auth", "registry")
     admin = await stack.token()
-    reply = await stack.call("auth", "POST", "/auth/v1/users", token=admin, json=user)
-    assert (reply.status, reply.reason) == (422, reason), reply.body
-    assert "long enough pw" not in str(reply.body)
+    for user, reason in BAD_USERS:
+        reply = await stack.call("auth", "POST", "/auth/v1/users", token=admin, json=user)
+        assert (reply.status, reply.reason) == (422, reason), (user, reply.body)
+        assert "long enough pw" not in str(reply.body)
 
 
 async def test_start_fails_clearly_when_no_user_and_no_admin_is_given(stack: Stack) -> None:
@@ -250,3 +248,17 @@ async def test_start_fails_clearly_when_no_user_and_no_admin_is_given(stack: Sta
         await process.start(timeout=20)
     assert "LATCHKEY_ADMIN_USERNAME" in process.log_text()
     assert ADMIN_PASSWORD not in process.log_text()
+
+
+async def test_the_holder_of_a_disabled_token_can_still_sign_out(stack: Stack) -> None:
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    token = await stack.token()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    path = f"/api/v1/tokens/{jti}"
+    await stack.call("registry", "PATCH", path, token=admin, json={"disabled": True})
+    out = await stack.call("auth", "POST", "/api/v1/user/logout", token=token)
+    assert (out.status, out.data) == (200, True)
+    record = await stack.call("registry", "GET", path, token=admin)
+    assert record.data["status"] == "revoked"
+    assert record.data["name"] == "Sign-in (FLUTTER/BYTEDESK)"

@@ -104,7 +104,7 @@ async def test_a_revoked_token_cannot_be_enabled_again(registry: Registry) -> No
     path = f"/api/v1/tokens/{claims['jti']}"
     await call(registry, "POST", path + "/revoke", admin, json={"reason": "done"})
     status, body = await call(registry, "PATCH", path, admin, json={"disabled": False})
-    assert (status, body["reason"]) == (409, "token_revoked")
+    assert (status, body["reason"]) == (409, "revoked_is_final")
     status, body = await call(registry, "PATCH", path, admin, json={"description": "kept"})
     assert (status, body["data"]["description"]) == (200, "kept")
 

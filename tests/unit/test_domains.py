@@ -147,3 +147,12 @@ def test_a_list_longer_than_the_limit_is_refused() -> None:
 def test_csp_sources_keep_the_port_rule() -> None:
     assert parse_domain_pattern("*.example.com").csp_source() == "*.example.com:*"
     assert parse_domain_pattern("example.com:8443").csp_source() == "example.com:8443"
+
+
+def test_every_bad_entry_of_a_list_is_named() -> None:
+    with pytest.raises(DomainPatternError) as error:
+        normalise_domain_list(["good.example", "https://x.example", "*", "fine.example"])
+    message = str(error.value)
+    assert "entry 2" in message
+    assert "entry 3" in message
+    assert "entry 1" not in message

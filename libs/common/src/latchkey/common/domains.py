@@ -150,8 +150,14 @@ def normalise_domain_list(values: list[str]) -> list[str]:
     if len(values) > MAX_DOMAINS:
         raise DomainPatternError(f"at most {MAX_DOMAINS} allowed domains")
     seen: dict[str, None] = {}
-    for value in values:
-        seen[str(parse_domain_pattern(value))] = None
+    problems = []
+    for index, value in enumerate(values):
+        try:
+            seen[str(parse_domain_pattern(value))] = None
+        except DomainPatternError as exc:
+            problems.append(f"entry {index + 1}: {exc}")
+    if problems:
+        raise DomainPatternError("; ".join(problems))
     return list(seen)
 
 

@@ -64,7 +64,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return [
         {
             "field": ".".join(str(part) for part in item["loc"]) or "body",
-            "message": item["msg"],
+            "message": item["msg"].removeprefix("Value error, "),
             "type": item["type"],
         }
         for item in exc.errors(include_url=False, include_input=False)

@@ -81,6 +81,7 @@ class Issuer:
             user_id=claims["sub"],
             username=user.username,
             kind="session",
+            name=f"Sign-in ({'/'.join(part for part in (channel, platform) if part) or 'API'})",
             channel=channel,
             platform=platform,
             device=device,

@@ -47,7 +47,7 @@ class SubjectRevoked(errors.Conflict):
 
 
 class RevokedIsFinal(errors.Conflict):
-    reason = "token_revoked"
+    reason = "revoked_is_final"
     message = "A revoked token cannot be disabled, enabled or given other domains."
 
 

@@ -32,8 +32,14 @@ class CsrfGuard:
     def check(self, request: web.BaseRequest, jti: UUID, submitted: str) -> None:
         if not hmac.compare_digest(submitted.encode(), self.token_for(jti).encode()):
             raise CsrfFailed()
+        # Sec-Fetch-Site cannot be set by a page; without it, a named Origin must be us.
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None:
+            if fetch_site != "same-origin":
+                raise CsrfFailed()
+            return
         origin = request.headers.get("Origin")
-        if origin is not None and origin_host_port(origin) != _own(request):
+        if origin not in (None, "null") and origin_host_port(origin) != _own(request):
             raise CsrfFailed()
 
 

@@ -39,7 +39,9 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
         {
             "Content-Security-Policy": CSP,
             "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
+            # Same-origin: the console's forms then name it as their origin. No console URL
+            # carries a token (a deep link to it is answered by the router with a 303 first).
+            "Referrer-Policy": "same-origin",
             "X-Content-Type-Options": "nosniff",
         }
     )
