@@ -111,7 +111,7 @@ async def test_revoke_shows_the_live_receipt_and_the_token_is_refused(portal: Po
     receipt_path = revoked.headers["Location"]
     assert receipt_path.startswith(CONSOLE + "/events/")
     receipt = await portal.get(receipt_path, cookies=cookies, headers={"Accept": "text/html"})
-    assert "token.revoked" in await receipt.text()
+    assert "Token revoked" in await receipt.text()
     seq = receipt_path.split("/events/")[1].split("?")[0]
     data = await portal.get(f"{CONSOLE}/events/{seq}.json", cookies=cookies)
     assert (await data.json())["seq"] == int(seq)

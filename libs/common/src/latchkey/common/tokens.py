@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from latchkey.common import errors
 from latchkey.common.app import CleanupContext
+from latchkey.common.models import Actor
 from latchkey.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class Claims(BaseModel):
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+    def actor(self) -> Actor:
+        """The person behind the token, as audit records and receipts name them."""
+        return Actor(id=self.sub, name=self.name or self.sub)
 
 
 class KeySource(Protocol):
@@ -187,6 +192,17 @@ class TokenVerifier:
         self._clock = clock
         self._cache: dict[str, Claims] = {}
 
+    @classmethod
+    def configured(cls, keys: KeySource, settings: CommonSettings) -> "TokenVerifier":
+        """A verifier with the issuer, audience, skew and cache the settings give."""
+        return cls(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            clock_skew=settings.jwt_clock_skew,
+            cache_size=settings.token_cache_size,
+        )
+
     def forget_all(self) -> None:
         """Drop every cached verification (a signing key was withdrawn)."""
         self._cache.clear()
@@ -267,13 +283,7 @@ def verifier_context(settings: CommonSettings, key: web.AppKey[TokenVerifier]) -
                 min_fetch_interval=settings.jwks_min_fetch_interval,
                 on_change=lambda: verifier.forget_all(),
             )
-            verifier = TokenVerifier(
-                keys,
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                clock_skew=settings.jwt_clock_skew,
-                cache_size=settings.token_cache_size,
-            )
+            verifier = TokenVerifier.configured(keys, settings)
             app[key] = verifier
             yield
 

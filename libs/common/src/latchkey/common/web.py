@@ -10,6 +10,7 @@ from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, ValidationError
 
 from latchkey.common import errors
+from latchkey.common.domains import origin_host_port
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +132,17 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+def sent_by_own_page(request: web.BaseRequest, own: tuple[str, int] | None) -> bool:
+    """Whether a state-changing request comes from our own pages (CSRF defence in depth).
+
+    Browsers say so in `Sec-Fetch-Site`, which no page can set; without it, the Origin (or,
+    when the Origin is absent or "null", the Referer) must be `own`.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("Origin")
+    sender = origin if origin not in (None, "null") else request.headers.get("Referer")
+    return sender is not None and origin_host_port(sender) == own

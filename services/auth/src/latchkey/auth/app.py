@@ -114,14 +114,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
             issuer=issuer,
             platforms=frozenset(settings.login_platforms),
         )
-        verifier = TokenVerifier(
-            app[KEYSTORE],
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            clock_skew=settings.jwt_clock_skew,
-            cache_size=settings.token_cache_size,
-        )
-        app[VERIFIER] = verifier
+        app[VERIFIER] = TokenVerifier.configured(app[KEYSTORE], settings)
         yield
 
 

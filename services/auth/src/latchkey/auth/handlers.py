@@ -43,7 +43,7 @@ async def require_admin(request: web.Request) -> Actor:
     claims = await authenticated(request)
     if not claims.has_role("admin"):
         raise errors.Forbidden("This needs the admin role.")
-    return Actor(id=claims.sub, name=claims.name or claims.sub)
+    return claims.actor()
 
 
 def path_user_id(request: web.Request) -> UUID:

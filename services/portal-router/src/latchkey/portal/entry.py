@@ -13,8 +13,8 @@ import aiohttp
 from aiohttp import web
 
 from latchkey.common import errors
-from latchkey.common.domains import origin_host_port
 from latchkey.common.registry_client import RegistryClient
+from latchkey.common.web import sent_by_own_page
 from latchkey.portal import pages
 from latchkey.portal.gatekeeper import Gatekeeper, Identity
 from latchkey.portal.origins import check_sender, frame_ancestors, own_host_port
@@ -139,16 +139,8 @@ class Entry:
         return response
 
     def require_same_site(self, request: web.BaseRequest) -> None:
-        """State changes only from our own pages. Browsers say so in `Sec-Fetch-Site`, which
-        no page can forge; without it, Origin (else Referer) must be us."""
-        fetch_site = request.headers.get("Sec-Fetch-Site")
-        if fetch_site is not None:
-            if fetch_site != "same-origin":
-                raise CrossSiteForm()
-            return
-        origin = request.headers.get("Origin")
-        sender = origin if origin not in (None, "null") else request.headers.get("Referer")
-        if sender is None or origin_host_port(sender) != own_host_port(request):
+        """State changes only from our own pages."""
+        if not sent_by_own_page(request, own_host_port(request)):
             raise CrossSiteForm()
 
     async def login(self, request: web.Request, portal: str) -> web.Response:

@@ -42,7 +42,7 @@ async def admin_claims(request: web.Request) -> Claims:
 
 async def require_admin(request: web.Request) -> Actor:
     claims = await admin_claims(request)
-    return Actor(id=claims.sub, name=claims.name or claims.sub)
+    return claims.actor()
 
 
 def require_service(request: web.Request) -> None:

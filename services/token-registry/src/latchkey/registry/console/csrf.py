@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from latchkey.common import errors
 from latchkey.common.domains import origin_host_port
+from latchkey.common.web import sent_by_own_page
 
 
 class CsrfFailed(errors.Forbidden):
@@ -32,14 +33,7 @@ class CsrfGuard:
     def check(self, request: web.BaseRequest, jti: UUID, submitted: str) -> None:
         if not hmac.compare_digest(submitted.encode(), self.token_for(jti).encode()):
             raise CsrfFailed()
-        # Sec-Fetch-Site cannot be set by a page; without it, a named Origin must be us.
-        fetch_site = request.headers.get("Sec-Fetch-Site")
-        if fetch_site is not None:
-            if fetch_site != "same-origin":
-                raise CsrfFailed()
-            return
-        origin = request.headers.get("Origin")
-        if origin not in (None, "null") and origin_host_port(origin) != _own(request):
+        if not sent_by_own_page(request, _own(request)):
             raise CsrfFailed()
 
 

@@ -44,8 +44,7 @@ class Admin:
 
 async def admin(request: web.Request) -> Admin:
     claims = await admin_claims(request)
-    actor = Actor(id=claims.sub, name=claims.name or claims.sub)
-    return Admin(actor, claims, request.app[CSRF].token_for(claims.jti))
+    return Admin(claims.actor(), claims, request.app[CSRF].token_for(claims.jti))
 
 
 async def form_of(request: web.Request, who: Admin) -> dict[str, str]:
@@ -77,6 +76,7 @@ async def token_list(request: web.Request) -> web.Response:
     return page(
         request,
         "list.html",
+        current="/",
         who=who,
         items=found.items,
         filters=raw,
@@ -114,6 +114,7 @@ async def _generate_page(
     return page(
         request,
         "generate.html",
+        current="/new",
         status=422 if problems else 200,
         who=who,
         users=users,
@@ -269,7 +270,7 @@ def _seq(request: web.Request) -> int:
 async def policy_page(request: web.Request) -> web.Response:
     who = await admin(request)
     current = await policy.get_policy(request.app[POOL])
-    return page(request, "policy.html", who=who, policy=current)
+    return page(request, "policy.html", current="/policy", who=who, policy=current)
 
 
 async def policy_update(request: web.Request) -> web.Response:
@@ -279,7 +280,15 @@ async def policy_update(request: web.Request) -> web.Response:
         domains = normalise_domain_list(lines(form.get("domains", "")))
     except DomainPatternError as exc:
         current = await policy.get_policy(request.app[POOL])
-        return page(request, "policy.html", status=422, who=who, policy=current, problem=str(exc))
+        return page(
+            request,
+            "policy.html",
+            current="/policy",
+            status=422,
+            who=who,
+            policy=current,
+            problem=str(exc),
+        )
     change = await policy.set_policy(request.app[POOL], domains=domains, actor=who.actor)
     raise see_other(request, f"/events/{change.event_seq}")
 
@@ -289,11 +298,18 @@ async def audit_page(request: web.Request) -> web.Response:
     before = request.query.get("before")
     query = AuditQuery(limit=50, before=int(before) if before and before.isdigit() else None)
     found = await policy.list_audit(request.app[POOL], query=query)
-    return page(request, "audit.html", who=who, entries=found.items, next_before=found.next_before)
+    return page(
+        request,
+        "audit.html",
+        current="/audit",
+        who=who,
+        entries=found.items,
+        next_before=found.next_before,
+    )
 
 
 async def static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("console.css", "console.js"):
+    if name not in ("console.css", "console.js", "favicon.svg"):
         raise errors.NotFound()
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=300"})

@@ -32,8 +32,36 @@ def prefix_of(request: web.BaseRequest) -> str:
     return prefix if _PREFIX.match(prefix) else DEFAULT_PREFIX
 
 
-def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
-    html = environment.get_template(template).render(prefix=prefix_of(request), **context)
+environment.globals["change_names"] = {
+    "token.revoked": "Token revoked",
+    "token.disabled": "Token disabled",
+    "token.enabled": "Token enabled",
+    "token.domains_changed": "Allowed domains changed",
+    "user.revoked": "Every token of a user revoked",
+    "policy.changed": "Domain policy changed",
+}
+
+
+def sign_out_path(prefix: str) -> str | None:
+    """The router's sign-out page of the portal the console is shown in (None when the
+    console is reached directly, outside any portal)."""
+    if prefix == DEFAULT_PREFIX:
+        return None
+    return f"/{prefix.strip('/').split('/')[0]}/auth/logout"
+
+
+def page(
+    request: web.Request,
+    template: str,
+    *,
+    status: int = 200,
+    current: str | None = None,
+    **context: Any,
+) -> web.Response:
+    prefix = prefix_of(request)
+    html = environment.get_template(template).render(
+        prefix=prefix, current=current, sign_out=sign_out_path(prefix), **context
+    )
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers.update(
         {
