@@ -38,6 +38,17 @@ system-packages:
 		|| { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; }; \
 	fi
 
+## Benchmarks (bench/): every figure a ratio against a baseline measured in the same run;
+## prints a table and writes JSON to bench/results/ (see bench/results/README.md).
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+		echo "installing wrk from Debian"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk \
+		|| { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk; }; \
+	}
+	@$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 10.0
 
 Connection: TypeAlias = asyncpg.Connection
+
+
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection released without asyncpg's reset query (a round trip each time):
+    pooled connections never keep session state (no SET, no LISTEN: the relay's LISTEN
+    has a connection of its own), so there is nothing to reset."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 """A connection, or the pool's proxy of one (they answer the same calls)."""
 
 
@@ -59,6 +70,7 @@ async def open_pool(dsn: SecretStr, *, size: int, timeout: float) -> AsyncIterat
         min_size=min(2, size),
         max_size=size,
         init=init_connection,
+        connection_class=PooledConnection,
         # The default recycles every connection after 50k queries, a needless latency spike.
         max_queries=10_000_000,
         max_inactive_connection_lifetime=300,

@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +30,21 @@ class Metrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    _children: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count a request. The labelled children are looked up once per (route, method,
+        status): `labels()` takes a lock and builds a key on every call, a hot-path cost."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     @classmethod
     def create(cls, service: str) -> "Metrics":
@@ -111,9 +126,7 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        app_metrics = request.app[METRICS]
-        app_metrics.requests.labels(route, request.method, str(status)).inc()
-        app_metrics.latency.labels(route).observe(time.perf_counter() - started)
+        request.app[METRICS].observe(route, request.method, status, time.perf_counter() - started)
 
 
 def setup_health(app: web.Application, service: str) -> None:

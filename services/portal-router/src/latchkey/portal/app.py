@@ -27,10 +27,10 @@ from latchkey.portal.keys import (
     ROUTES,
     SETTINGS,
     TOKEN_STATE,
+    UPSTREAM_HTTP,
     VERIFIER,
 )
 from latchkey.portal.proxy import Proxy, RouteTable
-from latchkey.portal.responses import page_errors
 from latchkey.portal.routes import setup_routes
 from latchkey.portal.sessions import SessionCodec
 from latchkey.portal.settings import RouterSettings
@@ -54,9 +54,8 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     ):
         app[HTTP] = services
         app[REGISTRY] = RegistryClient(settings.registry_url, settings.internal_token, services)
-        connections = LiveConnections()
-        app[CONNECTIONS] = connections
-        app[PROXY] = Proxy(upstreams, connections)
+        app[CONNECTIONS] = LiveConnections()
+        app[UPSTREAM_HTTP] = upstreams
         yield
 
 
@@ -70,6 +69,7 @@ async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
         state=state,
     )
     app[GATEKEEPER] = gatekeeper
+    app[PROXY] = Proxy(app[UPSTREAM_HTTP], app[CONNECTIONS], gatekeeper.identity_headers)
     app[AUTHENTICATOR] = Authenticator(app[VERIFIER], state)
     app[ENTRY] = Entry(
         settings=settings, gatekeeper=gatekeeper, registry=app[REGISTRY], http=app[HTTP]
@@ -78,11 +78,11 @@ async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RouterSettings) -> web.Application:
-    app = base_app(
-        service=SERVICE,
-        title="Latchkey portal router",
-        middlewares=[forwarded_middleware(settings.trusted_proxies), page_errors],
+    # Behind a trusted proxy only: every middleware is paid by every forward-auth request.
+    middlewares = (
+        [forwarded_middleware(settings.trusted_proxies)] if settings.trusted_proxies else []
     )
+    app = base_app(service=SERVICE, title="Latchkey portal router", middlewares=middlewares)
     app[SETTINGS] = settings
     app[ROUTES] = RouteTable(settings.all_routes())
     app.cleanup_ctx.extend(

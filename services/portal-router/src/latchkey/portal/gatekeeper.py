@@ -4,6 +4,7 @@ the signature cache and the live token-state view on every request."""
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -12,6 +13,15 @@ from latchkey.common.credentials import bearer_token
 from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
 from latchkey.portal.sessions import Session, SessionCodec, cookie_value
+
+HEADER_CACHE_SIZE = 50_000
+
+
+def header_safe(value: str) -> str:
+    """Claim values as header values: printable ASCII kept, anything else percent-encoded."""
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe="")
 
 
 class SessionExpired(errors.TokenExpired):
@@ -41,6 +51,7 @@ class Gatekeeper:
         self._verifier = verifier
         self._state = state
         self._clock = clock
+        self._headers: dict[tuple[str, str], dict[str, str]] = {}
 
     async def admit(self, token: str, portal: str, session: Session | None = None) -> Identity:
         """A token that may open `portal` now; raises the reason it may not."""
@@ -64,6 +75,25 @@ class Gatekeeper:
         if session is None or session.portal != portal:
             return None
         return session
+
+    def identity_headers(self, identity: Identity) -> dict[str, str]:
+        """What upstreams and forward-auth callers learn of the user, made once per token
+        and portal (forward-auth answers with it on every request of a site)."""
+        key = (identity.token, identity.portal)
+        headers = self._headers.get(key)
+        if headers is None:
+            claims = identity.claims
+            headers = {
+                "X-Latchkey-User": header_safe(claims.sub),
+                "X-Latchkey-User-Name": header_safe(claims.name),
+                "X-Latchkey-Roles": header_safe(",".join(claims.roles)),
+                "X-Latchkey-Portal": identity.portal,
+                "Cache-Control": "no-store",
+            }
+            if len(self._headers) >= HEADER_CACHE_SIZE:
+                del self._headers[next(iter(self._headers))]
+            self._headers[key] = headers
+        return headers
 
     async def identify(self, request: web.BaseRequest, portal: str) -> Identity | None:
         """The session's or the bearer token's identity; None when there is neither."""

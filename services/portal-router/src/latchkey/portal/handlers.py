@@ -11,7 +11,6 @@ from latchkey.portal.entry import TOKEN_PARAMETER
 from latchkey.portal.gatekeeper import Identity
 from latchkey.portal.keys import ENTRY, GATEKEEPER, PROXY, ROUTES, SETTINGS
 from latchkey.portal.origins import frame_ancestors
-from latchkey.portal.proxy import header_safe
 from latchkey.portal.redirects import clean_path
 from latchkey.portal.responses import login_url, wants_html
 
@@ -122,16 +121,7 @@ async def verify(request: web.Request) -> web.Response:
     if identity is None:
         raise errors.TokenMissing()
     request.app[ENTRY].check_sender(request, identity)
-    claims = identity.claims
-    return web.Response(
-        headers={
-            "X-Latchkey-User": header_safe(claims.sub),
-            "X-Latchkey-User-Name": header_safe(claims.name),
-            "X-Latchkey-Roles": header_safe(",".join(claims.roles)),
-            "X-Latchkey-Portal": portal,
-            "Cache-Control": "no-store",
-        }
-    )
+    return web.Response(headers=request.app[GATEKEEPER].identity_headers(identity))
 
 
 async def stylesheet(request: web.Request) -> web.FileResponse:

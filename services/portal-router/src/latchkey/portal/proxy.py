@@ -9,9 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -74,15 +73,8 @@ def _without_session_cookie(header: str) -> str:
     return "; ".join(kept)
 
 
-def header_safe(value: str) -> str:
-    """Claim values as header values: printable ASCII kept, anything else percent-encoded."""
-    if value.isascii() and value.isprintable():
-        return value
-    return quote(value, safe="")
-
-
 def upstream_headers(
-    request: web.BaseRequest, identity: Identity, route: Route
+    request: web.BaseRequest, identity: Identity, route: Route, identity_headers: dict[str, str]
 ) -> CIMultiDict[str]:
     dropped = _hop_by_hop(request.headers) | {"host", "authorization", "content-length"}
     headers: CIMultiDict[str] = CIMultiDict()
@@ -97,11 +89,9 @@ def upstream_headers(
         headers.add(name, value)
     if "Content-Length" in request.headers and not request.headers.get("Transfer-Encoding"):
         headers["Content-Length"] = request.headers["Content-Length"]
-    claims = identity.claims
-    headers["X-Latchkey-User"] = header_safe(claims.sub)
-    headers["X-Latchkey-User-Name"] = header_safe(claims.name)
-    headers["X-Latchkey-Roles"] = header_safe(",".join(claims.roles))
-    headers["X-Latchkey-Portal"] = identity.portal
+    for name, value in identity_headers.items():
+        if name != "Cache-Control":
+            headers[name] = value
     if route.pass_token:
         headers["Authorization"] = f"Bearer {identity.token}"
     forwarded_for = request.headers.get("X-Forwarded-For")
@@ -123,9 +113,15 @@ def _target(route: Route, request: web.BaseRequest, *, websocket: bool = False) 
 
 
 class Proxy:
-    def __init__(self, session: aiohttp.ClientSession, connections: LiveConnections) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        connections: LiveConnections,
+        identity_headers: Callable[[Identity], dict[str, str]],
+    ) -> None:
         self._session = session
         self.connections = connections
+        self.identity_headers = identity_headers
 
     async def http(
         self, request: web.Request, identity: Identity, route: Route, *, extra: dict[str, str]
@@ -135,7 +131,7 @@ class Proxy:
             upstream = await self._session.request(
                 request.method,
                 _target(route, request),
-                headers=upstream_headers(request, identity, route),
+                headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
                 data=body,
                 allow_redirects=False,
             )
@@ -155,10 +151,14 @@ class Proxy:
                 response.headers["Location"] = route.prefix + location[len(route.upstream) :]
             for name, value in extra.items():
                 response.headers.add(name, value)
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(CHUNK):
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:
+                # The browser went away mid-answer (a closed tab, a new click): not an error.
+                log.debug("client left during a proxied answer from %s", route.upstream)
             return response
 
     async def websocket(
@@ -172,7 +172,7 @@ class Proxy:
         try:
             upstream = await self._session.ws_connect(
                 _target(route, request, websocket=True),
-                headers=upstream_headers(request, identity, route),
+                headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
                 protocols=protocols,
                 autoping=True,
             )

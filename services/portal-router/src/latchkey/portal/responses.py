@@ -1,6 +1,7 @@
 """Answering people and programs differently: pages for browsers, envelopes for API clients."""
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
@@ -9,6 +10,8 @@ from latchkey.common import errors
 from latchkey.portal import pages
 from latchkey.portal.keys import SETTINGS
 from latchkey.portal.origins import frame_ancestors
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def wants_html(request: web.BaseRequest) -> bool:
@@ -31,22 +34,30 @@ def login_url(portal: str, next_path: str | None = None) -> str:
     return base
 
 
-@web.middleware
-async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+def with_error_pages(handler: Handler) -> Handler:
     """Errors on portal pages become a page a person understands (API clients still get the
-    envelope, from the error middleware outside this one)."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except errors.ApiError as error:
-        portal = portal_of(request)
-        if portal is None or not wants_html(request):
-            raise
-        next_path = request.path if request.method == "GET" else None
-        # A refusal we know the token of (revoked, disabled, wrong portal) may be shown inside
-        # the frames that token allows, so the person sees why rather than a blank frame.
-        return pages.error_page(
-            error,
-            login_url=login_url(portal, next_path),
-            frame_ancestors=frame_ancestors(error.frame_domains),
-        )
+    envelope, from the error middleware). A decorator of the portal handlers rather than a
+    middleware: forward-auth, which runs on every request of a site, pays nothing for it."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ApiError as error:
+            return _error_page(request, error)
+
+    return wrapped
+
+
+def _error_page(request: web.Request, error: errors.ApiError) -> web.StreamResponse:
+    portal = portal_of(request)
+    if portal is None or not wants_html(request):
+        raise error
+    next_path = request.path if request.method == "GET" else None
+    # A refusal we know the token of (revoked, disabled, wrong portal) may be shown inside
+    # the frames that token allows, so the person sees why rather than a blank frame.
+    return pages.error_page(
+        error,
+        login_url=login_url(portal, next_path),
+        frame_ancestors=frame_ancestors(error.frame_domains),
+    )

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from latchkey.common.openapi import Endpoint, add_endpoints
 from latchkey.portal import handlers
+from latchkey.portal.responses import with_error_pages
 from latchkey.portal.settings import RouterSettings
 
 
@@ -30,9 +31,10 @@ def setup_routes(app: web.Application, settings: RouterSettings) -> None:
         ],
     )
     pattern = "{portal:" + "|".join(sorted(settings.portals)) + "}"
-    app.router.add_get(f"/{pattern}/auth/login", handlers.login_form)
-    app.router.add_post(f"/{pattern}/auth/login", handlers.login)
-    app.router.add_get(f"/{pattern}/auth/logout", handlers.logout_form)
-    app.router.add_post(f"/{pattern}/auth/logout", handlers.logout)
-    app.router.add_route("*", f"/{pattern}", handlers.portal_page)
-    app.router.add_route("*", f"/{pattern}/{{tail:.*}}", handlers.portal_page)
+    pages = with_error_pages
+    app.router.add_get(f"/{pattern}/auth/login", pages(handlers.login_form))
+    app.router.add_post(f"/{pattern}/auth/login", pages(handlers.login))
+    app.router.add_get(f"/{pattern}/auth/logout", pages(handlers.logout_form))
+    app.router.add_post(f"/{pattern}/auth/logout", pages(handlers.logout))
+    app.router.add_route("*", f"/{pattern}", pages(handlers.portal_page))
+    app.router.add_route("*", f"/{pattern}/{{tail:.*}}", pages(handlers.portal_page))

@@ -27,11 +27,11 @@ async def set_policy(
     now = clock()
     async with pool.acquire() as conn, conn.transaction():
         policy = await repo.set_policy(conn, domains=domains, actor=actor)
-        event = await repo.append_event(
-            conn, lambda seq, at: DomainPolicyChanged(seq=seq, at=at, domains=domains), now=now
-        )
         await repo.insert_audit(
             conn, actor=actor, action="policy.update", target="", details={"domains": domains}
+        )
+        event = await repo.append_event(
+            conn, lambda seq, at: DomainPolicyChanged(seq=seq, at=at, domains=domains), now=now
         )
     return DomainPolicyChange(**dict(policy), event_seq=event.seq)
 

@@ -154,6 +154,8 @@ ORDER BY id DESC LIMIT $3"""
 
 # --- delivery receipts --------------------------------------------------------------------
 
+RELAXED_COMMIT = "SET LOCAL synchronous_commit = off"
+
 UPSERT_INSTANCE = """
 INSERT INTO registry.instances (instance_id, service, applied_seq, mode, started_at, reported_at)
 VALUES ($1, $2, $3, $4, $5, now())

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from latchkey.common.events import (
     TokenDisabled,
     TokenDomainsChanged,
     TokenEnabled,
+    TokenEvent,
     TokenRevoked,
     UserRevoked,
 )
@@ -171,13 +173,13 @@ async def revoke_token(
         revoked = await repo.revoke_token(conn, jti=jti, actor=actor, reason=reason)
         if revoked is None:
             return TokenChange(**dict(await repo.get_token(conn, jti=jti)), event_seq=None)
+        await repo.insert_audit(
+            conn, actor=actor, action="token.revoke", target=str(jti), details={"reason": reason}
+        )
         event = await repo.append_event(
             conn,
             lambda seq, at: TokenRevoked(seq=seq, at=at, jti=jti, expires_at=revoked.expires_at),
             now=now,
-        )
-        await repo.insert_audit(
-            conn, actor=actor, action="token.revoke", target=str(jti), details={"reason": reason}
         )
     return TokenChange(**dict(revoked), event_seq=event.seq)
 
@@ -192,7 +194,8 @@ async def update_token(
         current = await repo.get_token(conn, jti=jti, for_update=True)
         if current.status == TokenStatus.REVOKED and fields & {"allowed_domains", "disabled"}:
             raise RevokedIsFinal()
-        record, changes, last_event = current, {}, None
+        record, changes = current, {}
+        events: list[Callable[[int, datetime], TokenEvent]] = []
         if fields & {"name", "description"}:
             name = patch.name if patch.name is not None else current.name
             description = (
@@ -203,28 +206,28 @@ async def update_token(
         if patch.allowed_domains is not None and patch.allowed_domains != current.allowed_domains:
             domains = patch.allowed_domains
             record = await repo.set_domains(conn, jti=jti, domains=domains)
-            last_event = await repo.append_event(
-                conn,
+            events.append(
                 lambda seq, at: TokenDomainsChanged(
                     seq=seq, at=at, jti=jti, domains=domains, expires_at=current.expires_at
-                ),
-                now=now,
+                )
             )
             changes["allowedDomains"] = domains
         if patch.disabled is not None and patch.disabled != current.disabled:
             disabled = patch.disabled
             record = await repo.set_disabled(conn, jti=jti, disabled=disabled, actor=actor)
             event_type = TokenDisabled if disabled else TokenEnabled
-            last_event = await repo.append_event(
-                conn,
-                lambda seq, at: event_type(seq=seq, at=at, jti=jti, expires_at=current.expires_at),
-                now=now,
+            events.append(
+                lambda seq, at: event_type(seq=seq, at=at, jti=jti, expires_at=current.expires_at)
             )
             changes["disabled"] = disabled
         if changes:
             await repo.insert_audit(
                 conn, actor=actor, action="token.update", target=str(jti), details=changes
             )
+        # Events last: the sequence counter's lock is held from here to the commit only.
+        last_event = None
+        for build in events:
+            last_event = await repo.append_event(conn, build, now=now)
     return TokenChange(**dict(record), event_seq=last_event.seq if last_event is not None else None)
 
 
@@ -243,6 +246,13 @@ async def revoke_user(
             actor=actor,
             reason=reason,
         )
+        await repo.insert_audit(
+            conn,
+            actor=actor,
+            action="user.revoke",
+            target=user_id,
+            details={"reason": reason, "tokens": len(tokens)},
+        )
         event = await repo.append_event(
             conn,
             lambda seq, at: UserRevoked(
@@ -254,13 +264,6 @@ async def revoke_user(
                 tokens=tokens,
             ),
             now=now,
-        )
-        await repo.insert_audit(
-            conn,
-            actor=actor,
-            action="user.revoke",
-            target=user_id,
-            details={"reason": reason, "tokens": len(tokens)},
         )
     return UserRevocation(
         user_id=user_id, not_before=now, revoked_tokens=len(tokens), seq=event.seq

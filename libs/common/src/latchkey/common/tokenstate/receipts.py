@@ -3,6 +3,7 @@ about once a second and at once after applying one, so an admin can see a revoca
 every running instance. The same report carries which tokens were used (their "last used")."""
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -12,6 +13,7 @@ from uuid import UUID
 
 from latchkey.common.app import wait_event
 from latchkey.common.events import AppliedEvent, InstanceReport, Mode, TokenUse
+from latchkey.common.service_client import ServiceError
 from latchkey.common.tokenstate.sequencer import Sequencer
 from latchkey.common.tokenstate.source import StateSource
 from latchkey.common.tokenstate.sync import SOURCE_ERRORS
@@ -20,8 +22,15 @@ log = logging.getLogger(__name__)
 
 BATCH_DELAY = 0.005
 """After a change is applied, wait this long for the rest of a burst before reporting."""
+MIN_INTERVAL = 0.1
+"""Reports go out at most this often: at a hundred changes a second, six instances
+reporting each one would keep the registry busier with receipts than with revocations.
+The time each change was applied is recorded when it is applied, not when it is reported."""
 MAX_APPLIED = 1000
 MAX_USED = 10_000
+APPLIED_PER_REPORT = 200
+USED_PER_REPORT = 300
+"""A report stays well inside the registry's 64 KiB body limit; the rest goes next time."""
 
 
 class Receipts:
@@ -45,6 +54,7 @@ class Receipts:
         self._applied: deque[AppliedEvent] = deque(maxlen=MAX_APPLIED)
         self._used: dict[UUID, float] = {}
         self._wake = asyncio.Event()
+        self._last_sent = float("-inf")
         self.reports = 0
         sequencer.on_applied(self.applied)
 
@@ -59,13 +69,17 @@ class Receipts:
     async def run(self) -> None:
         while True:
             if await wait_event(self._wake, self._interval):
-                await asyncio.sleep(BATCH_DELAY)
+                next_allowed = self._last_sent + MIN_INTERVAL - time.monotonic()
+                await asyncio.sleep(max(BATCH_DELAY, next_allowed))
             self._wake.clear()
-            await self.send()
+            if await self.send() and (self._applied or len(self._used) > USED_PER_REPORT):
+                self._wake.set()  # more than one report's worth was waiting
 
-    async def send(self) -> None:
-        applied = list(self._applied)
-        used = dict(self._used)
+    async def send(self) -> bool:
+        """Report once; False when the registry could not be reached (kept for next time)."""
+        self._last_sent = time.monotonic()
+        applied = list(itertools.islice(self._applied, APPLIED_PER_REPORT))
+        used = dict(itertools.islice(self._used.items(), USED_PER_REPORT))
         report = InstanceReport(
             instance_id=self._instance_id,
             service=self._service,
@@ -79,12 +93,19 @@ class Receipts:
         )
         try:
             await self._source.report(report)
+        except ServiceError as exc:
+            # The registry refused this report itself: sending it again would not help.
+            log.warning(
+                "the registry refused a receipt (%s %s); dropping it", exc.status, exc.reason
+            )
         except SOURCE_ERRORS as exc:
             log.debug("receipt not delivered (%s); will retry", type(exc).__name__)
-            return
-        self.reports += 1
+            return False
+        else:
+            self.reports += 1
         for _ in applied:
             self._applied.popleft()
         for jti, at in used.items():
             if self._used.get(jti) == at:
                 del self._used[jti]
+        return True

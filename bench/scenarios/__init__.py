@@ -1,0 +1,1 @@
+"""One module per scenario of issue 7; each returns its figures."""
