@@ -1,4 +1,4 @@
-"""The envelope and the error middleware, on a bare application."""
+"""The envelope and the edge (errors, metrics, unmatched routes), on a bare application."""
 
 from typing import Any
 
@@ -8,6 +8,8 @@ from pydantic import Field
 
 from latchkey.common import errors
 from latchkey.common.app import base_app
+from latchkey.common.edge import add_route
+from latchkey.common.metrics import RequestStats
 from latchkey.common.models import RequestModel
 from latchkey.common.web import envelope, read_json
 
@@ -32,9 +34,9 @@ async def refuse(request: web.Request) -> web.Response:
 @pytest.fixture
 async def client(aiohttp_client: Any) -> Any:
     app = base_app(service="test", title="test")
-    app.router.add_post("/echo", echo)
-    app.router.add_get("/boom", boom)
-    app.router.add_get("/refuse", refuse)
+    add_route(app, "POST", "/echo", echo)
+    add_route(app, "GET", "/boom", boom)
+    add_route(app, "GET", "/refuse", refuse)
     return await aiohttp_client(app)
 
 
@@ -82,3 +84,36 @@ async def test_health_metrics_and_openapi_are_served(client: Any) -> None:
     metrics = await (await client.get("/metrics")).text()
     assert "latchkey_http_requests_total" in metrics
     assert (await (await client.get("/openapi.json")).json())["openapi"] == "3.1.0"
+
+
+async def test_unmatched_paths_and_methods_get_the_envelope(client: Any) -> None:
+    missing = await client.get("/nowhere/at/all")
+    assert (missing.status, (await missing.json())["reason"]) == (404, "not_found")
+    wrong_method = await client.delete("/echo")
+    assert (wrong_method.status, (await wrong_method.json())["reason"]) == (
+        405,
+        "method_not_allowed",
+    )
+    assert wrong_method.headers["Allow"] == "POST"
+    assert (await client.post("/healthz")).headers["Allow"] == "GET,HEAD"
+    assert (await client.head("/healthz")).status == 200
+
+
+async def test_requests_are_counted_and_timed_per_route(client: Any) -> None:
+    for _ in range(3):
+        await client.get("/refuse")
+    await client.get("/nowhere")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'latchkey_http_requests_total{method="GET",route="/refuse",status="401"} 3.0' in metrics
+    assert 'route="unmatched",status="404"} 1.0' in metrics
+    assert 'latchkey_http_request_duration_seconds_bucket{le="+Inf",route="/refuse"} 3.0' in metrics
+    assert 'latchkey_http_request_duration_seconds_count{route="/refuse"} 3.0' in metrics
+
+
+def test_latency_buckets_are_cumulative_and_inclusive() -> None:
+    stats = RequestStats(buckets=(0.1, 1.0))
+    for seconds in (0.05, 0.1, 0.5, 2.0):
+        stats.observe("/r", "GET", 200, seconds)
+    latency = next(m for m in stats.collect() if m.name.endswith("duration_seconds"))
+    buckets = {s.labels["le"]: s.value for s in latency.samples if s.name.endswith("_bucket")}
+    assert buckets == {"0.1": 2.0, "1.0": 3.0, "+Inf": 4.0}

@@ -1,16 +1,16 @@
-"""What every service's `create_app` starts from: middlewares, health, metrics, OpenAPI."""
+"""What every service's `create_app` starts from: the edge, health, metrics, OpenAPI."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from latchkey.common.health import metrics_middleware, setup_health
+from latchkey.common.edge import Wrapper, setup_edge
+from latchkey.common.health import setup_health
+from latchkey.common.metrics import METRICS, Metrics
 from latchkey.common.openapi import ENDPOINTS, setup_openapi
-from latchkey.common.web import error_middleware
 
 MAX_BODY_BYTES = 64 * 1024
 """API bodies are small JSON objects; anything bigger is refused with 413 before parsing."""
@@ -23,16 +23,16 @@ def base_app(
     service: str,
     title: str,
     version: str = "1.0.0",
-    middlewares: Iterable[Middleware] = (),
+    wrappers: Sequence[Wrapper] = (),
 ) -> web.Application:
-    """An app with the error envelope, metrics, health routes and `/openapi.json`;
-    `middlewares` run inside the error middleware (their errors get the envelope)."""
-    app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, *middlewares],
-        client_max_size=MAX_BODY_BYTES,
-    )
+    """An app with the error envelope, metrics, health routes and `/openapi.json`. Routes
+    are added with `latchkey.common.edge.add_route` (or `add_endpoints`); `wrappers` go
+    around every handler, inside the edge (their errors get the envelope)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[METRICS] = Metrics()
     app[ENDPOINTS] = []
-    setup_health(app, service)
+    setup_edge(app, wrappers)
+    setup_health(app)
     setup_openapi(app, title=title, version=version)
     return app
 

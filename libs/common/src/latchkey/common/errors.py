@@ -1,6 +1,6 @@
 """The error tree: each class carries its wire contract (HTTP status, stable reason, message).
 
-Raise these anywhere; `latchkey.common.web.error_middleware` renders every one of them as the
+Raise these anywhere; `latchkey.common.edge`, around every handler, renders each of them as the
 envelope `{"message", "code", "reason", "data"}` with `code` equal to the HTTP status.
 
 | status | reason | class |
@@ -71,7 +71,7 @@ class MalformedJson(BadRequest):
 
 
 class Unauthorized(ApiError):
-    """401; RFC 6750 §3 asks for a `WWW-Authenticate` challenge, which the middleware adds."""
+    """401; RFC 6750 §3 asks for a `WWW-Authenticate` challenge, which the edge adds."""
 
     status = 401
     reason = "unauthorized"

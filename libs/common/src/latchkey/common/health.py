@@ -1,16 +1,16 @@
 """`/healthz` (alive), `/readyz` (dependencies answer) and `/metrics` (Prometheus)."""
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest
 
 from latchkey.common import errors
+from latchkey.common.edge import add_route
+from latchkey.common.metrics import METRICS
 from latchkey.common.web import envelope
 
 CheckResult = tuple[bool, str]
@@ -23,50 +23,7 @@ class ReadinessCheck:
     probe: Callable[[], Awaitable[CheckResult]]
 
 
-@dataclass
-class Metrics:
-    """The per-app metrics registry (never the global one: tests run many apps at once)."""
-
-    registry: CollectorRegistry
-    requests: Counter
-    latency: Histogram
-    _children: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count a request. The labelled children are looked up once per (route, method,
-        status): `labels()` takes a lock and builds a key on every call, a hot-path cost."""
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(route, method, str(status)),
-                self.latency.labels(route),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
-
-    @classmethod
-    def create(cls, service: str) -> "Metrics":
-        registry = CollectorRegistry(auto_describe=True)
-        requests = Counter(
-            "latchkey_http_requests",
-            "HTTP requests answered.",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        latency = Histogram(
-            "latchkey_http_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            ["route"],
-            registry=registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
-        )
-        return cls(registry=registry, requests=requests, latency=latency)
-
-
 READINESS = web.AppKey("readiness_checks", list[ReadinessCheck])
-METRICS = web.AppKey("metrics", Metrics)
 
 PROBE_TIMEOUT = 2.0
 
@@ -112,26 +69,8 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response: web.StreamResponse = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        request.app[METRICS].observe(route, request.method, status, time.perf_counter() - started)
-
-
-def setup_health(app: web.Application, service: str) -> None:
+def setup_health(app: web.Application) -> None:
     app[READINESS] = []
-    app[METRICS] = Metrics.create(service)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    add_route(app, "GET", "/healthz", healthz)
+    add_route(app, "GET", "/readyz", readyz)
+    add_route(app, "GET", "/metrics", metrics)

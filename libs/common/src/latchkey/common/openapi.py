@@ -1,14 +1,15 @@
 """Routes declared once, with their models, so the OpenAPI document cannot drift from them."""
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from latchkey.common.edge import Handler, add_route
+
 Security = Literal["none", "bearer", "service"]
 
 ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])
@@ -51,7 +52,7 @@ def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
     """Register the routes and remember them for `/openapi.json`."""
     registered = app.setdefault(ENDPOINTS, [])
     for endpoint in endpoints:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+        add_route(app, endpoint.method, endpoint.path, endpoint.handler)
         registered.append(endpoint)
 
 
@@ -176,4 +177,4 @@ def setup_openapi(app: web.Application, *, title: str, version: str) -> None:
             document.update(build_document(endpoints, title=title, version=version))
         return web.json_response(document)
 
-    app.router.add_get("/openapi.json", openapi)
+    add_route(app, "GET", "/openapi.json", openapi)

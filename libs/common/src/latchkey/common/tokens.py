@@ -191,6 +191,8 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._clock = clock
         self._cache: dict[str, Claims] = {}
+        self.generation = 0
+        """Bumped when verifications are forgotten, so caches built on them know."""
 
     @classmethod
     def configured(cls, keys: KeySource, settings: CommonSettings) -> "TokenVerifier":
@@ -206,22 +208,22 @@ class TokenVerifier:
     def forget_all(self) -> None:
         """Drop every cached verification (a signing key was withdrawn)."""
         self._cache.clear()
+        self.generation += 1
 
     def cached(self, token: str) -> Claims | None:
-        """The claims of an already verified token, time claims checked; None if not cached."""
+        """The claims of an already verified token, time claims checked; None if not cached.
+        The hot path: no coroutine."""
         claims = self._cache.get(token)
         if claims is not None:
             self.check_times(claims)
         return claims
 
     async def verify(self, token: str) -> Claims:
-        claims = self._cache.get(token)
+        claims = self.cached(token)
         if claims is None:
             claims = await self._verify_signature(token)
             self.check_times(claims)
             self._remember(token, claims)
-            return claims
-        self.check_times(claims)
         return claims
 
     def check_times(self, claims: Claims) -> None:

@@ -1,6 +1,5 @@
-"""The response envelope, the error middleware, body and query parsing, and the access log."""
+"""The response envelope, errors as the envelope, body and query parsing, and the access log."""
 
-import asyncio
 import json
 import logging
 from typing import Any, TypeVar
@@ -85,24 +84,6 @@ def as_api_error(exc: BaseException) -> errors.ApiError | None:
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_class(headers=headers)
     return None
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Render every error as the envelope; log the unexpected with its traceback."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if isinstance(exc, web.HTTPException) and exc.status < 400:
-            raise
-        error = as_api_error(exc)
-        if error is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            error = errors.InternalError()
-        return error_response(error)
 
 
 async def read_json(request: web.Request, model: type[Model]) -> Model:

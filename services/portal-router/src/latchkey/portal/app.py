@@ -13,7 +13,7 @@ from latchkey.common.tokens import verifier_context
 from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
 from latchkey.portal.connections import LiveConnections
 from latchkey.portal.entry import Entry
-from latchkey.portal.forwarded import forwarded_middleware
+from latchkey.portal.forwarded import trust_forwarded
 from latchkey.portal.gatekeeper import Gatekeeper
 from latchkey.portal.keys import (
     AUTHENTICATOR,
@@ -78,11 +78,9 @@ async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RouterSettings) -> web.Application:
-    # Behind a trusted proxy only: every middleware is paid by every forward-auth request.
-    middlewares = (
-        [forwarded_middleware(settings.trusted_proxies)] if settings.trusted_proxies else []
-    )
-    app = base_app(service=SERVICE, title="Latchkey portal router", middlewares=middlewares)
+    # Behind a trusted proxy only: every wrapper is paid by every forward-auth request.
+    wrappers = [trust_forwarded(settings.trusted_proxies)] if settings.trusted_proxies else []
+    app = base_app(service=SERVICE, title="Latchkey portal router", wrappers=wrappers)
     app[SETTINGS] = settings
     app[ROUTES] = RouteTable(settings.all_routes())
     app.cleanup_ctx.extend(

@@ -1,15 +1,18 @@
 """Behind a trusted reverse proxy, the scheme and host the browser used come from
 X-Forwarded-Proto / X-Forwarded-Host; from anyone else those headers are ignored."""
 
+import functools
 import ipaddress
-from typing import Any
 
 from aiohttp import web
+
+from latchkey.common.edge import Handler, Wrapper
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def forwarded_middleware(trusted: list[str]) -> Any:
+def trust_forwarded(trusted: list[str]) -> Wrapper:
+    """A wrapper for every handler that takes the scheme and host from trusted proxies."""
     networks: list[Network] = [ipaddress.ip_network(item, strict=False) for item in trusted]
 
     def from_trusted(remote: str | None) -> bool:
@@ -19,9 +22,15 @@ def forwarded_middleware(trusted: list[str]) -> Any:
             return False
         return any(address in network for network in networks)
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if networks and from_trusted(request.remote):
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            return await handler(forwarded(request))
+
+        return wrapped
+
+    def forwarded(request: web.Request) -> web.Request:
+        if from_trusted(request.remote):
             changes: dict[str, str] = {}
             proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
             if proto in ("http", "https"):
@@ -30,8 +39,7 @@ def forwarded_middleware(trusted: list[str]) -> Any:
             if host:
                 changes["host"] = host
             if changes:
-                request = request.clone(**changes)  # type: ignore[arg-type]
-        response: web.StreamResponse = await handler(request)
-        return response
+                return request.clone(**changes)  # type: ignore[arg-type]
+        return request
 
-    return middleware
+    return wrap

@@ -17,13 +17,6 @@ from latchkey.portal.responses import login_url, wants_html
 STATIC = Path(__file__).parent / "static"
 
 
-def portal_name(request: web.Request) -> str:
-    portal = request.match_info["portal"]
-    if portal not in request.app[SETTINGS].portals:
-        raise errors.NotFound()
-    return portal
-
-
 async def _signed_in(request: web.Request, portal: str) -> Identity:
     """The identity behind this request, or the reason to refuse it; a session the view no
     longer honours is ended (its cookie cleared) on the way out."""
@@ -39,9 +32,8 @@ async def _signed_in(request: web.Request, portal: str) -> Identity:
     return identity
 
 
-async def portal_page(request: web.Request) -> web.StreamResponse:
+async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     """Any page of a portal: a deep link, a signed-in request to proxy, or the way to sign in."""
-    portal = portal_name(request)
     entry = request.app[ENTRY]
     if TOKEN_PARAMETER in request.query:
         return await entry.deep_link(request, portal)
@@ -81,8 +73,7 @@ def builtin_page(identity: Identity, ancestors: str) -> web.Response:
     )
 
 
-async def login_form(request: web.Request) -> web.StreamResponse:
-    portal = portal_name(request)
+async def login_form(request: web.Request, portal: str) -> web.StreamResponse:
     entry = request.app[ENTRY]
     if TOKEN_PARAMETER in request.query:
         return await entry.deep_link(request, portal)
@@ -95,19 +86,18 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return entry.login_form(request, portal)
 
 
-async def login(request: web.Request) -> web.StreamResponse:
-    return await request.app[ENTRY].login(request, portal_name(request))
+async def login(request: web.Request, portal: str) -> web.StreamResponse:
+    return await request.app[ENTRY].login(request, portal)
 
 
-async def logout_form(request: web.Request) -> web.Response:
-    portal = portal_name(request)
+async def logout_form(request: web.Request, portal: str) -> web.Response:
     if request.app[GATEKEEPER].session_of(request, portal) is None:
         return pages.signed_out_page(login=f"/{portal}/auth/login")
     return pages.logout_confirm_page(action=f"/{portal}/auth/logout")
 
 
-async def logout(request: web.Request) -> web.Response:
-    return await request.app[ENTRY].logout(request, portal_name(request))
+async def logout(request: web.Request, portal: str) -> web.Response:
+    return await request.app[ENTRY].logout(request, portal)
 
 
 async def verify(request: web.Request) -> web.Response:

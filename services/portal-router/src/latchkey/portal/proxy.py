@@ -46,25 +46,42 @@ class NoUpstream(Exception):
 
 class RouteTable:
     def __init__(self, routes: Iterable[Route]) -> None:
-        self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
+        ordered = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
+        self._routes = [(route, route.prefix, route.prefix.rstrip("/") + "/") for route in ordered]
 
     def match(self, path: str) -> Route | None:
-        for route in self._routes:
-            if path == route.prefix or path.startswith(route.prefix.rstrip("/") + "/"):
+        for route, prefix, under in self._routes:
+            if path.startswith(under) or path == prefix:
                 return route
         return None
 
 
-def _hop_by_hop(headers: Any) -> frozenset[str]:
-    named = {
+def _named_in_connection(headers: Any) -> frozenset[str]:
+    """The headers a `Connection` header names: hop-by-hop for this message only."""
+    return frozenset(
         token.strip().lower()
         for value in headers.getall("Connection", [])
         for token in value.split(",")
-    }
-    return HOP_BY_HOP | named
+    )
+
+
+TO_UPSTREAM_DROPPED = HOP_BY_HOP | {
+    "host",
+    "authorization",
+    "content-length",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-prefix",
+}
+"""Never passed on as the client sent them: set by us below, or not for the upstream."""
+SET_BY_US = ("x-latchkey-", "sec-websocket")
+FROM_UPSTREAM_DROPPED = HOP_BY_HOP | {"content-length"}
 
 
 def _without_session_cookie(header: str) -> str:
+    if COOKIE_NAME not in header:
+        return header
     kept = [
         part.strip()
         for part in header.split(";")
@@ -76,30 +93,53 @@ def _without_session_cookie(header: str) -> str:
 def upstream_headers(
     request: web.BaseRequest, identity: Identity, route: Route, identity_headers: dict[str, str]
 ) -> CIMultiDict[str]:
-    dropped = _hop_by_hop(request.headers) | {"host", "authorization", "content-length"}
+    """The client's headers minus hop-by-hop ones, credentials and our cookie, plus who the
+    user is and where the request came from. One pass: it runs on every proxied request."""
+    client = request.headers
+    dropped = TO_UPSTREAM_DROPPED
+    if "Connection" in client:
+        dropped = dropped | _named_in_connection(client)
     headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
+    for name, value in client.items():
         lower = name.lower()
-        if lower in dropped or lower.startswith("x-latchkey-") or lower.startswith("sec-websocket"):
+        if lower in dropped or lower.startswith(SET_BY_US):
             continue
         if lower == "cookie":
             value = _without_session_cookie(value)
             if not value:
                 continue
         headers.add(name, value)
-    if "Content-Length" in request.headers and not request.headers.get("Transfer-Encoding"):
-        headers["Content-Length"] = request.headers["Content-Length"]
+    if "Content-Length" in client and not client.get("Transfer-Encoding"):
+        headers.add("Content-Length", client["Content-Length"])
     for name, value in identity_headers.items():
         if name != "Cache-Control":
-            headers[name] = value
+            headers.add(name, value)
     if route.pass_token:
-        headers["Authorization"] = f"Bearer {identity.token}"
-    forwarded_for = request.headers.get("X-Forwarded-For")
+        headers.add("Authorization", f"Bearer {identity.token}")
+    forwarded_for = client.get("X-Forwarded-For")
     peer = request.remote or ""
-    headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
-    headers["X-Forwarded-Proto"] = request.scheme
-    headers["X-Forwarded-Host"] = request.host
-    headers["X-Forwarded-Prefix"] = route.prefix
+    headers.add("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer)
+    headers.add("X-Forwarded-Proto", request.scheme)
+    headers.add("X-Forwarded-Host", request.host)
+    headers.add("X-Forwarded-Prefix", route.prefix)
+    return headers
+
+
+def answer_headers(upstream: Any, route: Route, extra: dict[str, str]) -> CIMultiDict[str]:
+    """The upstream's headers for the client: hop-by-hop ones dropped, a `Location` into the
+    upstream turned into one under the route, and ours (`extra`) added."""
+    dropped = FROM_UPSTREAM_DROPPED
+    if "Connection" in upstream:
+        dropped = dropped | _named_in_connection(upstream)
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        if name.lower() not in dropped:
+            headers.add(name, value)
+    location = headers.get("Location")
+    if location and location.startswith(route.upstream):
+        headers["Location"] = route.prefix + location[len(route.upstream) :]
+    for name, value in extra.items():
+        headers.add(name, value)
     return headers
 
 
@@ -139,18 +179,13 @@ class Proxy:
             log.warning("upstream %s unreachable: %s", route.upstream, type(exc).__name__)
             raise web.HTTPBadGateway() from exc
         async with upstream:
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            dropped = _hop_by_hop(upstream.headers) | {"content-length"}
-            for name, value in upstream.headers.items():
-                if name.lower() not in dropped:
-                    response.headers.add(name, value)
+            response = web.StreamResponse(
+                status=upstream.status,
+                reason=upstream.reason,
+                headers=answer_headers(upstream.headers, route, extra),
+            )
             if "Content-Length" in upstream.headers and "Transfer-Encoding" not in upstream.headers:
                 response.content_length = int(upstream.headers["Content-Length"])
-            location = response.headers.get("Location")
-            if location and location.startswith(route.upstream):
-                response.headers["Location"] = route.prefix + location[len(route.upstream) :]
-            for name, value in extra.items():
-                response.headers.add(name, value)
             try:
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_chunked(CHUNK):

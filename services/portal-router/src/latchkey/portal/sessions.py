@@ -40,7 +40,7 @@ class SessionCodec:
             raise ValueError("at least one session key is needed (LATCHKEY_SESSION_KEYS)")
         self._fernet = MultiFernet([Fernet(key.get_secret_value().encode()) for key in keys])
         self._cache: dict[str, Session] = {}
-        self._cache_size = cache_size
+        self.cache_size = cache_size
         self._clock = clock
 
     def new(
@@ -84,7 +84,7 @@ class SessionCodec:
             )
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
-        if len(self._cache) >= self._cache_size:
+        if len(self._cache) >= self.cache_size:
             del self._cache[next(iter(self._cache))]
         self._cache[cookie] = session
         return session

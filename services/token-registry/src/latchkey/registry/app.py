@@ -15,7 +15,6 @@ from latchkey.common.tokens import verifier_context
 from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
 from latchkey.registry.console import setup_console
 from latchkey.registry.console.csrf import CsrfGuard
-from latchkey.registry.console.render import console_errors
 from latchkey.registry.keys import (
     AUTH,
     AUTHENTICATOR,
@@ -61,7 +60,7 @@ async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RegistrySettings) -> web.Application:
-    app = base_app(service=SERVICE, title="Latchkey token registry", middlewares=[console_errors])
+    app = base_app(service=SERVICE, title="Latchkey token registry")
     app[SETTINGS] = settings
     app[CSRF] = CsrfGuard(settings.internal_token)
     app.cleanup_ctx.extend(

@@ -18,7 +18,8 @@ from latchkey.common.app import CleanupContext, background
 from latchkey.common.credentials import require_service_credential
 from latchkey.common.events import Mode
 from latchkey.common.gate import Authenticator, IntrospectingGate
-from latchkey.common.health import METRICS, add_readiness_check
+from latchkey.common.health import add_readiness_check
+from latchkey.common.metrics import METRICS
 from latchkey.common.models import ApiModel, RequestModel
 from latchkey.common.openapi import Endpoint, add_endpoints
 from latchkey.common.settings import CommonSettings
@@ -71,13 +72,25 @@ class TokenState:
 
     async def check(self, token: str, claims: Claims) -> None:
         """The gate: the view when it is fresh, else the configured stale mode."""
-        if self.sequencer.staleness() <= self._max_staleness and self.view.loaded:
-            self.view.check(claims)
-        elif self._stale_mode == "deny":
+        if self.check_live(claims):
+            return
+        if self._stale_mode == "deny":
             raise TokenStateStale()
-        else:
-            await self._fallback.check(token, claims)
+        await self._fallback.check(token, claims)
         self.receipts.used(claims.jti)
+
+    def check_live(self, claims: Claims) -> bool:
+        """The gate without a coroutine: raises why the view refuses the token, True when it
+        honours it, False when the view is stale and `check` must decide."""
+        if not self.live():
+            return False
+        self.view.check(claims)
+        self.receipts.used(claims.jti)
+        return True
+
+    def live(self) -> bool:
+        """The view alone decides (loaded, and heard from within the staleness bound)."""
+        return self.view.loaded and self.sequencer.staleness() <= self._max_staleness
 
     def domains_for(self, claims: Claims) -> tuple[str, ...]:
         return self.view.domains_for(claims)

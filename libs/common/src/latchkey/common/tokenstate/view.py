@@ -38,6 +38,8 @@ class TokenStateView:
         self._clock = clock
         self.seq = 0
         self.loaded = False
+        self.version = 0
+        """Bumped by every change: a decision cached at one version holds until the next."""
         self._revoked: set[int] = set()
         self._disabled: set[int] = set()
         self._domains: dict[int, tuple[str, ...]] = {}
@@ -101,6 +103,7 @@ class TokenStateView:
         self.policy_domains = tuple(snapshot.policy_domains)
         self.seq = snapshot.seq
         self.loaded = True
+        self.version += 1
 
     def apply(self, event: TokenEvent) -> None:
         if event.seq != self.seq + 1:
@@ -126,6 +129,7 @@ class TokenStateView:
         elif isinstance(event, DomainPolicyChanged):
             self.policy_domains = tuple(event.domains)
         self.seq = event.seq
+        self.version += 1
         for listener in self._listeners:
             listener(event)
 
@@ -134,11 +138,14 @@ class TokenStateView:
         if seq != self.seq + 1:
             raise ValueError(f"event {seq} skipped at {self.seq}")
         self.seq = seq
+        self.version += 1
 
     def prune(self) -> int:
         """Drop entries whose tokens have expired; returns how many buckets were emptied."""
         now_bucket = int(self._clock()) // BUCKET_SECONDS
         due = [bucket for bucket in self._wheel if bucket < now_bucket]
+        if due:
+            self.version += 1
         for bucket in due:
             for key in self._wheel.pop(bucket):
                 if isinstance(key, str):

@@ -2,26 +2,34 @@
 
 from aiohttp import web
 
+from latchkey.common.edge import Handler, add_route, unmatched
 from latchkey.registry.console import handlers
+from latchkey.registry.console.render import error_page
 
 PREFIX = "/console"
 
+PAGES: list[tuple[str, str, Handler]] = [
+    ("GET", "", handlers.token_list),
+    ("GET", "/", handlers.token_list),
+    ("GET", "/new", handlers.generate_form),
+    ("POST", "/new", handlers.generate),
+    ("GET", "/t/{jti}", handlers.token_details),
+    ("POST", "/t/{jti}/revoke", handlers.revoke),
+    ("POST", "/t/{jti}/state", handlers.set_state),
+    ("POST", "/t/{jti}/edit", handlers.edit),
+    ("POST", "/users/{user_id}/revoke", handlers.revoke_user),
+    ("GET", "/events/{seq}", handlers.receipt),
+    ("GET", "/policy", handlers.policy_page),
+    ("POST", "/policy", handlers.policy_update),
+    ("GET", "/audit", handlers.audit_page),
+    ("GET", "/static/{name}", handlers.static),
+]
+
 
 def setup_console(app: web.Application) -> None:
-    """The console's URLs (kept out of the OpenAPI document: they answer HTML)."""
-    router = app.router
-    router.add_get(PREFIX, handlers.token_list)
-    router.add_get(PREFIX + "/", handlers.token_list)
-    router.add_get(PREFIX + "/new", handlers.generate_form)
-    router.add_post(PREFIX + "/new", handlers.generate)
-    router.add_get(PREFIX + "/t/{jti}", handlers.token_details)
-    router.add_post(PREFIX + "/t/{jti}/revoke", handlers.revoke)
-    router.add_post(PREFIX + "/t/{jti}/state", handlers.set_state)
-    router.add_post(PREFIX + "/t/{jti}/edit", handlers.edit)
-    router.add_post(PREFIX + "/users/{user_id}/revoke", handlers.revoke_user)
-    router.add_get(PREFIX + "/events/{seq:\\d+}.json", handlers.receipt_json)
-    router.add_get(PREFIX + "/events/{seq}", handlers.receipt)
-    router.add_get(PREFIX + "/policy", handlers.policy_page)
-    router.add_post(PREFIX + "/policy", handlers.policy_update)
-    router.add_get(PREFIX + "/audit", handlers.audit_page)
-    router.add_get(PREFIX + "/static/{name}", handlers.static)
+    """The console's URLs (kept out of the OpenAPI document: they answer HTML). The live
+    receipt's JSON keeps the envelope; every other error under the prefix is a page."""
+    add_route(app, "GET", PREFIX + "/events/{seq:\\d+}.json", handlers.receipt_json)
+    for method, path, handler in PAGES:
+        add_route(app, method, PREFIX + path, handler, error_page=error_page)
+    add_route(app, "*", PREFIX + "/{tail:.*}", unmatched, error_page=error_page)

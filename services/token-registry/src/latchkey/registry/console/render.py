@@ -81,20 +81,13 @@ def see_other(request: web.Request, path: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(prefix_of(request) + path)
 
 
-@web.middleware
-async def console_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Errors under /console are pages for people; everything else keeps the envelope."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except errors.ApiError as error:
-        if not request.path.startswith(DEFAULT_PREFIX) or request.path.endswith(".json"):
-            raise
-        return page(
-            request,
-            "error.html",
-            status=error.status,
-            title="This cannot be done" if error.status < 500 else "Please try again",
-            message=error.detail,
-            reason=error.reason,
-        )
+def error_page(request: web.Request, error: errors.ApiError) -> web.Response:
+    """The console's errors are pages for people (its JSON and the API keep the envelope)."""
+    return page(
+        request,
+        "error.html",
+        status=error.status,
+        title="This cannot be done" if error.status < 500 else "Please try again",
+        message=error.detail,
+        reason=error.reason,
+    )

@@ -1,0 +1,44 @@
+"""Portal paths: the fast path for plain paths answers exactly what the full cleaning does."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from latchkey.portal.redirects import BadLink, _clean_path_fully, clean_path
+
+MAX = 200
+SEGMENTS = st.sampled_from(["agent", "admin", "x", "", ".", "..", "%2f", "%2e", "a%20b", "\\", "é"])
+PATHS = st.lists(SEGMENTS | st.text(max_size=4), max_size=6).map(lambda parts: "/".join(parts))
+
+
+def outcome(clean: object, path: str) -> str:
+    try:
+        return clean(path, "agent", max_length=MAX)  # type: ignore[operator,no-any-return]
+    except BadLink:
+        return "refused"
+
+
+@given(PATHS | PATHS.map(lambda path: "/" + path))
+def test_the_fast_path_agrees_with_the_full_cleaning(path: str) -> None:
+    assert outcome(clean_path, path) == outcome(_clean_path_fully, path)
+
+
+@pytest.mark.parametrize(
+    ("path", "cleaned"),
+    [
+        ("/agent", "/agent"),
+        ("/agent/", "/agent"),
+        ("/agent/chat", "/agent/chat"),
+        ("/agent/chat/", "/agent/chat/"),
+        ("/agent//chat", "/agent/chat"),
+        ("/agent/./chat/../inbox", "/agent/inbox"),
+        ("/agent/../../admin", "/agent/admin"),
+        ("//evil.example/agent", "refused"),
+        ("/agent/%2fevil", "refused"),
+        ("/agent/a\\b", "refused"),
+        ("/admin/x", "refused"),
+        ("/agent/" + "x" * MAX, "refused"),
+    ],
+)
+def test_paths(path: str, cleaned: str) -> None:
+    assert outcome(clean_path, path) == cleaned

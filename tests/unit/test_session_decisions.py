@@ -1,0 +1,148 @@
+"""The router's cache of session decisions: reused only while nothing they rest on changed."""
+
+import time
+import uuid
+from unittest import mock
+
+import pytest
+from pydantic import SecretStr
+
+from latchkey.common.events import TokenStateSnapshot
+from latchkey.common.tokens import Claims, TokenVerifier
+from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.portal.gatekeeper import Identity, SessionDecisions
+from latchkey.portal.sessions import Session
+from latchkey.portal.settings import RouterSettings
+
+HEADER = "latchkey_session=sealed"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state() -> TokenState:
+    settings = RouterSettings(session_keys=[SecretStr("k" * 43 + "=")], internal_token="x" * 32)
+    # Source and broker are never reached here: the view is loaded by hand.
+    state = TokenState(settings, service="portal-router", source=mock.Mock(), broker=mock.Mock())
+    state.view.load(
+        TokenStateSnapshot(
+            seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+        )
+    )
+    state.sequencer.in_sync_at = time.monotonic()
+    return state
+
+
+@pytest.fixture
+def verifier() -> TokenVerifier:
+    return TokenVerifier(mock.Mock(), issuer="latchkey", audience="latchkey")
+
+
+@pytest.fixture
+def decisions(verifier: TokenVerifier, state: TokenState, clock: Clock) -> SessionDecisions:
+    return SessionDecisions(verifier, state, clock, size=10)
+
+
+def identity(
+    clock: Clock, *, session_seconds: float = 600, token_seconds: float = 3600
+) -> Identity:
+    claims = Claims(
+        iss="latchkey",
+        aud="latchkey",
+        sub="u",
+        jti=uuid.uuid4(),
+        iat=clock.now,
+        nbf=clock.now,
+        exp=clock.now + token_seconds,
+        portals=("agent",),
+    )
+    session = Session("sid", "token", "agent", clock.now, clock.now + session_seconds)
+    return Identity(claims, "token", "agent", (), session)
+
+
+def test_a_decision_is_reused_for_the_same_header_and_portal(
+    decisions: SessionDecisions, clock: Clock
+) -> None:
+    admitted = identity(clock)
+    decisions.remember(HEADER, admitted, decisions.stamp())
+    assert decisions.recall(HEADER, "agent") is admitted
+    assert decisions.recall(HEADER, "admin") is None
+    assert decisions.recall(HEADER + "; other=1", "agent") is None
+
+
+def test_any_change_to_the_view_sends_the_next_request_through_the_full_check(
+    decisions: SessionDecisions, state: TokenState, clock: Clock
+) -> None:
+    decisions.remember(HEADER, identity(clock), decisions.stamp())
+    state.view.skip(1)  # even an event this version cannot read
+    assert decisions.recall(HEADER, "agent") is None
+
+
+def test_a_withdrawn_signing_key_does_too(
+    decisions: SessionDecisions, verifier: TokenVerifier, clock: Clock
+) -> None:
+    decisions.remember(HEADER, identity(clock), decisions.stamp())
+    verifier.forget_all()
+    assert decisions.recall(HEADER, "agent") is None
+
+
+def test_a_stale_view_decides_afresh_every_time(
+    decisions: SessionDecisions, state: TokenState, clock: Clock
+) -> None:
+    decisions.remember(HEADER, identity(clock), decisions.stamp())
+    state.sequencer.in_sync_at = time.monotonic() - 3600
+    assert decisions.recall(HEADER, "agent") is None
+    decisions.remember(HEADER + "2", identity(clock), decisions.stamp())
+    state.sequencer.in_sync_at = time.monotonic()
+    assert decisions.recall(HEADER + "2", "agent") is None, "made while stale: never kept"
+    # In sync again with no change applied: the live view's own decision still holds.
+    assert decisions.recall(HEADER, "agent") is not None
+
+
+@pytest.mark.parametrize(("session_seconds", "token_seconds"), [(60, 3600), (3600, 60)])
+def test_nothing_outlives_the_session_or_its_token(
+    decisions: SessionDecisions, clock: Clock, session_seconds: float, token_seconds: float
+) -> None:
+    admitted = identity(clock, session_seconds=session_seconds, token_seconds=token_seconds)
+    decisions.remember(HEADER, admitted, decisions.stamp())
+    clock.now += 59
+    assert decisions.recall(HEADER, "agent") is not None
+    clock.now += 1
+    assert decisions.recall(HEADER, "agent") is None
+
+
+def test_a_decision_made_while_the_view_changed_is_not_kept(
+    decisions: SessionDecisions, state: TokenState, clock: Clock
+) -> None:
+    stamp = decisions.stamp()
+    state.view.skip(1)  # an event applied while the decision awaited something
+    decisions.remember(HEADER, identity(clock), stamp)
+    assert decisions.recall(HEADER, "agent") is None
+
+
+def test_every_reuse_still_counts_as_a_use_of_the_token(
+    decisions: SessionDecisions, state: TokenState, clock: Clock
+) -> None:
+    admitted = identity(clock)
+    decisions.remember(HEADER, admitted, decisions.stamp())
+    with mock.patch.object(state.receipts, "used") as used:
+        decisions.recall(HEADER, "agent")
+    used.assert_called_once_with(admitted.claims.jti)
+
+
+def test_the_oldest_decision_makes_room(decisions: SessionDecisions, clock: Clock) -> None:
+    for number in range(11):
+        decisions.remember(f"{HEADER}{number}", identity(clock), decisions.stamp())
+    assert decisions.recall(f"{HEADER}0", "agent") is None
+    assert decisions.recall(f"{HEADER}10", "agent") is not None
