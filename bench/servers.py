@@ -30,22 +30,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from bench import designs
+from latchkey.portal.app import UPSTREAM_TIMEOUT
+from latchkey.portal.proxy import HOP_BY_HOP  # the bare proxy drops what the router drops
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-    }
-)
-UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=300)
-"""The router's own (latchkey.portal.app)."""
 UPSTREAM_BODY = ("<p>hello from the upstream portal</p>\n" * 3).encode()
 
 
