@@ -31,7 +31,7 @@ from yarl import URL
 
 from bench import designs
 from latchkey.portal.app import UPSTREAM_TIMEOUT
-from latchkey.portal.proxy import HOP_BY_HOP  # the bare proxy drops what the router drops
+from latchkey.portal.proxy import HOP_BY_HOP, NOT_INVENTED  # as the router
 
 UPSTREAM_BODY = ("<p>hello from the upstream portal</p>\n" * 3).encode()
 
@@ -87,7 +87,12 @@ def proxy_app(args: argparse.Namespace) -> web.Application:
         target = URL(upstream + request.raw_path[len(prefix) :], encoded=True)
         body = request.content if request.body_exists else None
         async with session.request(
-            request.method, target, headers=headers, data=body, allow_redirects=False
+            request.method,
+            target,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            skip_auto_headers=NOT_INVENTED,
         ) as answer:
             response = web.StreamResponse(status=answer.status, reason=answer.reason)
             for name, value in answer.headers.items():

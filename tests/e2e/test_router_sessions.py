@@ -113,6 +113,15 @@ async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal:
     assert "X-Secret-Hop" not in page.headers
     assert page.headers["X-Upstream"] == "yes"
 
+    # Nothing invented: a client that asks for no encoding must not get a gzipped body.
+    bare = await portal.get(
+        "/agent/app/who",
+        cookies=cookies,
+        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+    )
+    bare_seen = (await bare.json())["headers"]
+    assert {"Accept", "Accept-Encoding", "User-Agent"}.isdisjoint(bare_seen), bare_seen
+
     admin_token = await portal.stack.token()
     admin_cookies = await portal.session_cookie(admin_token, "/admin/app")
     admin_seen = (await (await portal.get("/admin/app/x", cookies=admin_cookies)).json())["headers"]

@@ -38,6 +38,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 CHUNK = 64 * 1024
+NOT_INVENTED = ("Accept", "Accept-Encoding", "User-Agent")
+"""Headers aiohttp's client adds when absent: a proxy passes on what the client sent and
+nothing else. Above all Accept-Encoding: bodies pass through still compressed, so an
+invented `gzip` would reach a client that never asked for it."""
 
 
 class NoUpstream(Exception):
@@ -174,6 +178,7 @@ class Proxy:
                 headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
                 data=body,
                 allow_redirects=False,
+                skip_auto_headers=NOT_INVENTED,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("upstream %s unreachable: %s", route.upstream, type(exc).__name__)
