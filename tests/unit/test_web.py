@@ -8,7 +8,7 @@ from pydantic import Field
 
 from latchkey.common import errors
 from latchkey.common.app import base_app
-from latchkey.common.edge import add_route
+from latchkey.common.edge import add_route, unmatched
 from latchkey.common.metrics import RequestStats
 from latchkey.common.models import RequestModel
 from latchkey.common.web import envelope, read_json
@@ -37,6 +37,8 @@ async def client(aiohttp_client: Any) -> Any:
     add_route(app, "POST", "/echo", echo)
     add_route(app, "GET", "/boom", boom)
     add_route(app, "GET", "/refuse", refuse)
+    add_route(app, "POST", "/part/form", echo)
+    add_route(app, "*", "/part/{tail:.*}", unmatched)  # a part's own catch-all
     return await aiohttp_client(app)
 
 
@@ -96,6 +98,8 @@ async def test_unmatched_paths_and_methods_get_the_envelope(client: Any) -> None
     )
     assert wrong_method.headers["Allow"] == "POST"
     assert (await client.post("/healthz")).headers["Allow"] == "GET,HEAD"
+    assert (await client.get("/part/nothing")).status == 404
+    assert (await client.get("/part/form")).headers["Allow"] == "POST"
     assert (await client.head("/healthz")).status == 200
 
 

@@ -116,7 +116,7 @@ async def unmatched(request: web.Request) -> web.StreamResponse:
         if resource is request.match_info.route.resource:
             continue
         _, methods = await resource.resolve(request)
-        allowed |= methods
+        allowed |= methods - {"*"}  # another catch-all (the last fallback) allows nothing
     if allowed:
         raise errors.MethodNotAllowed(headers={"Allow": ",".join(sorted(allowed))})
     raise errors.NotFound()
