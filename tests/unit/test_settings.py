@@ -45,3 +45,24 @@ def test_only_the_password_of_a_url_is_treated_as_secret() -> None:
     assert "internal-credential-1" in found
     assert "guest" in found
     assert not any("db:5432" in value for value in found)
+
+
+def test_every_list_setting_reads_commas_or_a_json_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    from latchkey.auth.settings import AuthSettings
+    from latchkey.portal.settings import RouterSettings
+
+    keys = [Fernet.generate_key().decode() for _ in range(2)]
+    monkeypatch.setenv("LATCHKEY_ROUTER_EXTRA_PORTS", "9004, 9010")
+    monkeypatch.setenv("LATCHKEY_SESSION_KEYS", ",".join(keys))
+    monkeypatch.setenv("LATCHKEY_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.1"]')
+    monkeypatch.setenv("LATCHKEY_LOGIN_PLATFORMS", "BYTEDESK,WEB")
+    router = RouterSettings(_env_file=None)
+    assert router.router_extra_ports == [9004, 9010]
+    assert [key.get_secret_value() for key in router.session_keys] == keys
+    assert router.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+    assert AuthSettings(_env_file=None).login_platforms == ["BYTEDESK", "WEB"]
+    monkeypatch.setenv("LATCHKEY_ROUTER_EXTRA_PORTS", "9004,port")
+    with pytest.raises(ValidationError):
+        RouterSettings(_env_file=None)

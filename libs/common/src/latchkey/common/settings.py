@@ -7,7 +7,7 @@ documented in the README's configuration table (a test keeps the two in step).
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
@@ -15,9 +15,6 @@ ENV_PREFIX = "LATCHKEY_"
 
 DEFAULT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 """Asymmetric algorithms only: a shared-secret algorithm would let any verifier mint tokens."""
-
-CommaList = Annotated[list[str], NoDecode]
-"""A list given in the environment as `a,b,c` (JSON arrays are accepted too)."""
 
 
 def split_comma_list(value: object) -> object:
@@ -28,6 +25,14 @@ def split_comma_list(value: object) -> object:
     if text.startswith("["):
         return json.loads(text)
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+SPLIT_COMMAS = BeforeValidator(split_comma_list)
+"""With NoDecode, makes a list setting read `a,b,c` (or a JSON array) from the environment:
+`Annotated[list[int], NoDecode, SPLIT_COMMAS]`."""
+
+CommaList = Annotated[list[str], NoDecode, SPLIT_COMMAS]
+"""A list of strings given in the environment as `a,b,c` (JSON arrays are accepted too)."""
 
 
 class CommonSettings(BaseSettings):
@@ -88,11 +93,6 @@ class CommonSettings(BaseSettings):
     instance_id: str = Field(
         "", description="Name of this instance in receipts (default: host name and process id)."
     )
-
-    @field_validator("jwt_algorithms", mode="before")
-    @classmethod
-    def _split_algorithms(cls, value: object) -> object:
-        return split_comma_list(value)
 
     @field_validator("jwt_algorithms")
     @classmethod

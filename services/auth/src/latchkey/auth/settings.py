@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from latchkey.common.settings import CommaList, CommonSettings, split_comma_list
+from latchkey.common.settings import CommaList, CommonSettings
 
 DEFAULT_PLATFORMS = [
     "BYTEDESK",
@@ -77,13 +77,6 @@ class AuthSettings(CommonSettings):
         default_factory=list,
         description="Addresses/networks whose X-Forwarded-For is believed (e.g. 10.0.0.0/8).",
     )
-
-    @field_validator(
-        "previous_signing_key_files", "login_platforms", "trusted_proxies", mode="before"
-    )
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return split_comma_list(value)
 
     @field_validator("trusted_proxies")
     @classmethod

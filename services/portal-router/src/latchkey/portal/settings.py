@@ -8,7 +8,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import NoDecode
 from yarl import URL
 
-from latchkey.common.settings import CommaList, CommonSettings, split_comma_list
+from latchkey.common.settings import SPLIT_COMMAS, CommaList, CommonSettings, split_comma_list
 
 PORTAL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 RESERVED = {"_latchkey", "healthz", "readyz", "metrics", "internal", "openapi.json", "api"}
@@ -77,7 +77,7 @@ def _parse_routes(value: object) -> object:
 
 class RouterSettings(CommonSettings):
     router_port: int = Field(9005, ge=1, le=65535, description="Port the router listens on.")
-    router_extra_ports: Annotated[list[int], NoDecode] = Field(
+    router_extra_ports: Annotated[list[int], NoDecode, SPLIT_COMMAS] = Field(
         default_factory=list, description="More ports to listen on (e.g. 9004 for old links)."
     )
     portals: dict[str, PortalConfig] = Field(
@@ -90,7 +90,7 @@ class RouterSettings(CommonSettings):
     routes: Annotated[list[Route], NoDecode] = Field(
         default_factory=list, description="Upstreams by path prefix."
     )
-    session_keys: Annotated[list[SecretStr], NoDecode] = Field(
+    session_keys: Annotated[list[SecretStr], NoDecode, SPLIT_COMMAS] = Field(
         default_factory=list,
         description="Fernet keys for session cookies; the first encrypts, all decrypt.",
     )
@@ -114,21 +114,6 @@ class RouterSettings(CommonSettings):
         "/admin/tokens",
         description="Where the registry's token console appears (empty: not routed).",
     )
-
-    @field_validator("router_extra_ports", mode="before")
-    @classmethod
-    def _ports(cls, value: object) -> object:
-        return split_comma_list(value)
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _proxies(cls, value: object) -> object:
-        return split_comma_list(value)
-
-    @field_validator("session_keys", mode="before")
-    @classmethod
-    def _keys(cls, value: object) -> object:
-        return split_comma_list(value)
 
     @field_validator("routes", mode="before")
     @classmethod
