@@ -1,8 +1,10 @@
-"""Argument types shared by the commands: argparse turns their errors into exit code 2."""
+"""What the commands share in their parsers: argument types (argparse turns their errors into
+exit code 2) and the command group each module registers its actions in."""
 
 import argparse
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -53,3 +55,27 @@ def nonempty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
+
+
+class CommandGroup:
+    """A command (`latchkey tokens`) whose actions each take the global options too."""
+
+    def __init__(
+        self, commands: Any, common: argparse.ArgumentParser, name: str, *, help: str, doc: str
+    ) -> None:
+        group = commands.add_parser(name, parents=[common], help=help, description=doc)
+        self._actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+        self._common = common
+
+    def add(
+        self, name: str, help_text: str, run: Any, *, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        """An action running `run(context, args)`; its description defaults to its help."""
+        parser: argparse.ArgumentParser = self._actions.add_parser(
+            name,
+            parents=[self._common],
+            help=help_text,
+            description=description or help_text[0].upper() + help_text[1:],
+        )
+        parser.set_defaults(run=run)
+        return parser

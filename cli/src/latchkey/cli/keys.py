@@ -3,6 +3,7 @@
 import argparse
 from typing import Any
 
+from latchkey.cli.arguments import CommandGroup
 from latchkey.cli.context import Context
 from latchkey.cli.output import emit_json, table
 from latchkey.cli.views import KEY_COLUMNS
@@ -11,24 +12,23 @@ KEYS = "/auth/v1/keys"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "keys", parents=[common], help="signing keys on the auth service", description=__doc__
+    group = CommandGroup(
+        commands, common, "keys", help="signing keys on the auth service", doc=__doc__
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
+    group.add(
         "list",
-        parents=[common],
-        help="list the published keys",
-        description="List the "
-        "published signing keys: the current one and every retired one still published.",
-    ).set_defaults(run=run_list)
-    actions.add_parser(
+        "list the published keys",
+        run_list,
+        description="List the published signing keys: the current one and every retired one "
+        "still published.",
+    )
+    group.add(
         "rotate",
-        parents=[common],
-        help="sign with a new key from now on",
+        "sign with a new key from now on",
+        run_rotate,
         description="Sign with a new key from now on. The old key stays published, so the "
         "tokens it signed keep working until they expire.",
-    ).set_defaults(run=run_rotate)
+    )
 
 
 def run_list(context: Context, args: argparse.Namespace) -> None:

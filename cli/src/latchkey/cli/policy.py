@@ -3,6 +3,7 @@
 import argparse
 from typing import Any
 
+from latchkey.cli.arguments import CommandGroup
 from latchkey.cli.context import Context
 from latchkey.cli.errors import usage
 from latchkey.cli.output import details, emit_json, listing, when
@@ -12,27 +13,18 @@ POLICY = "/api/v1/domain-policy"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "policy", parents=[common], help="the global domain policy", description=__doc__
-    )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "show",
-        parents=[common],
-        help="show the global allowed domains",
-        description="Show the global allowed domains.",
-    ).set_defaults(run=run_show)
-    change = actions.add_parser(
+    group = CommandGroup(commands, common, "policy", help="the global domain policy", doc=__doc__)
+    group.add("show", "show the global allowed domains", run_show)
+    change = group.add(
         "set",
-        parents=[common],
-        help="replace the global allowed domains",
+        "replace the global allowed domains",
+        run_set,
         description="Replace the global allowed domains: hosts (portal.example.com, "
         "127.0.0.1, [::1]) or wildcards (*.example.com), each with an optional :port. "
         "--none clears the policy, so any site may link in with a token that names no domains.",
     )
     change.add_argument("domains", nargs="*", metavar="DOMAIN")
     change.add_argument("--none", action="store_true", help="clear the policy")
-    change.set_defaults(run=run_set)
 
 
 def _render(context: Context, policy: dict[str, Any], message: str) -> None:

@@ -3,7 +3,7 @@
 import argparse
 from typing import Any
 
-from latchkey.cli.arguments import expiry, nonempty, positive_int
+from latchkey.cli.arguments import CommandGroup, expiry, nonempty, positive_int
 from latchkey.cli.client import quote
 from latchkey.cli.context import Context
 from latchkey.cli.output import clean, emit_json, note, table, when
@@ -13,17 +13,10 @@ TOKENS = "/api/v1/tokens"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "tokens", parents=[common], help="token records on the registry", description=__doc__
+    group = CommandGroup(
+        commands, common, "tokens", help="token records on the registry", doc=__doc__
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def add(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(
-            name, parents=[common], help=help_text, description=help_text[0].upper() + help_text[1:]
-        )
-        parser.set_defaults(run=run)
-        return parser
+    add = group.add
 
     listing = add("list", "list token records, newest first", run_list)
     listing.add_argument("--user", metavar="USER_ID", help="tokens of this user id")

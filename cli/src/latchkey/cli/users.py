@@ -4,7 +4,7 @@ import argparse
 from typing import Any
 
 from latchkey.cli import prompts
-from latchkey.cli.arguments import nonempty, positive_int
+from latchkey.cli.arguments import CommandGroup, nonempty, positive_int
 from latchkey.cli.client import quote
 from latchkey.cli.context import Context
 from latchkey.cli.output import clean, emit_json, note, table
@@ -14,17 +14,8 @@ USERS = "/auth/v1/users"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "users", parents=[common], help="users on the auth service", description=__doc__
-    )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def add(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(
-            name, parents=[common], help=help_text, description=help_text[0].upper() + help_text[1:]
-        )
-        parser.set_defaults(run=run)
-        return parser
+    group = CommandGroup(commands, common, "users", help="users on the auth service", doc=__doc__)
+    add = group.add
 
     listing = add("list", "list users by username", run_list)
     listing.add_argument("--limit", type=positive_int, metavar="N", help="users a page")
