@@ -7,9 +7,9 @@ from aiohttp import web
 
 from latchkey.common import errors
 from latchkey.portal import pages
-from latchkey.portal.entry import TOKEN_PARAMETER
+from latchkey.portal.entry import TOKEN_PARAMETER, Entry
 from latchkey.portal.gatekeeper import Identity
-from latchkey.portal.keys import ENTRY, GATEKEEPER, PROXY, ROUTES, SETTINGS
+from latchkey.portal.keys import ENTRY, GATEKEEPER, PROXY, ROUTES
 from latchkey.portal.origins import frame_ancestors
 from latchkey.portal.redirects import clean_path
 from latchkey.portal.responses import login_url, wants_html
@@ -17,12 +17,11 @@ from latchkey.portal.responses import login_url, wants_html
 STATIC = Path(__file__).parent / "static"
 
 
-async def _signed_in(request: web.Request, portal: str) -> Identity:
+async def _signed_in(entry: Entry, request: web.Request, portal: str) -> Identity:
     """The identity behind this request, or the reason to refuse it; a session the view no
     longer honours is ended (its cookie cleared) on the way out."""
-    entry = request.app[ENTRY]
     try:
-        identity = await request.app[GATEKEEPER].identify(request, portal)
+        identity = await entry.gatekeeper.identify(request, portal)
     except errors.Unauthorized as error:
         error.headers["Set-Cookie"] = entry.clear_cookie(request, portal)
         raise
@@ -37,12 +36,11 @@ async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     entry = request.app[ENTRY]
     if TOKEN_PARAMETER in request.query:
         return await entry.deep_link(request, portal)
-    settings = request.app[SETTINGS]
     path = clean_path(
-        request.raw_path.split("?", 1)[0], portal, max_length=settings.max_path_length
+        request.raw_path.split("?", 1)[0], portal, max_length=entry.settings.max_path_length
     )
     try:
-        identity = await _signed_in(request, portal)
+        identity = await _signed_in(entry, request, portal)
     except errors.TokenMissing:
         if not wants_html(request):
             raise
@@ -77,9 +75,9 @@ async def login_form(request: web.Request, portal: str) -> web.StreamResponse:
     entry = request.app[ENTRY]
     if TOKEN_PARAMETER in request.query:
         return await entry.deep_link(request, portal)
-    if request.app[GATEKEEPER].session_of(request, portal) is not None:
+    if entry.gatekeeper.session_of(request, portal) is not None:
         try:
-            await _signed_in(request, portal)
+            await _signed_in(entry, request, portal)
             raise web.HTTPSeeOther(entry.landing(portal, request.query.get("redirect")))
         except errors.ApiError:
             pass  # a session that no longer works: sign in afresh
@@ -105,13 +103,14 @@ async def verify(request: web.Request) -> web.Response:
     headers, 401 without a valid credential, 403 for the wrong portal or site."""
     uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or "/"
     portal = uri.lstrip("/").split("/", 1)[0].split("?", 1)[0]
-    if portal not in request.app[SETTINGS].portals:
+    entry = request.app[ENTRY]
+    if portal not in entry.settings.portals:
         raise errors.TokenMissing("The original URI names no portal.")
-    identity = await request.app[GATEKEEPER].identify(request, portal)
+    identity = await entry.gatekeeper.identify(request, portal)
     if identity is None:
         raise errors.TokenMissing()
-    request.app[ENTRY].check_sender(request, identity)
-    return web.Response(headers=request.app[GATEKEEPER].identity_headers(identity))
+    entry.check_sender(request, identity)
+    return web.Response(headers=entry.gatekeeper.identity_headers(identity))
 
 
 async def stylesheet(request: web.Request) -> web.FileResponse:
