@@ -37,6 +37,7 @@ INTERNAL_ROUTES = [
     ("POST", "/internal/v1/instances/report"),
     ("POST", "/internal/v1/token-state/check"),
     ("GET", "/internal/v1/token-state/status"),
+    ("POST", "/internal/v1/tokens/{jti}/deep-link"),
 ]
 
 BAD_DOMAINS = [
@@ -303,6 +304,13 @@ async def test_bad_token_records_are_refused(registry: Registry, override: dict[
     expect_error(status, body, 422, "validation_failed")
 
 
+@pytest.mark.parametrize("query", ["before=0", "before=abc", "before=²", "before=" + "9" * 20])
+async def test_bad_audit_queries_are_422(registry: Registry, query: str) -> None:
+    admin = await registry.admin()
+    status, body = await send(registry, "GET", f"/api/v1/audit?{query}", headers=admin)
+    expect_error(status, body, 422, "validation_failed")
+
+
 @pytest.mark.parametrize("query", ["after=-1", "after=abc", "", "after=1&limit=0"])
 async def test_bad_event_queries_are_422(registry: Registry, query: str) -> None:
     status, body = await send(registry, "GET", f"/internal/v1/events?{query}", headers=INTERNAL)
@@ -325,7 +333,7 @@ async def test_a_header_longer_than_the_parser_accepts_is_a_400(registry: Regist
     assert response.status == 400
 
 
-@pytest.mark.parametrize("seq", ["999999", "abc", "-1"])
+@pytest.mark.parametrize("seq", ["999999", "abc", "-1", "²", "9" * 20])
 async def test_delivery_of_an_unknown_change_is_404(registry: Registry, seq: str) -> None:
     admin = await registry.admin()
     status, body = await send(registry, "GET", f"/api/v1/events/{seq}/delivery", headers=admin)

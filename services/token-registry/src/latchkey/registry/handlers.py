@@ -62,6 +62,18 @@ def path_jti(request: web.Request) -> UUID:
         raise TokenNotFound() from None
 
 
+SEQ_MAX = 2**63 - 1
+"""Sequence numbers are PostgreSQL bigints: anything larger names no change."""
+
+
+def path_seq(request: web.Request) -> int:
+    """The change a path names (`{seq}`); 404 for what cannot be one."""
+    text = request.match_info["seq"]
+    if not (text.isascii() and text.isdigit()) or int(text) > SEQ_MAX:
+        raise errors.NotFound("No change has this sequence number.")
+    return int(text)
+
+
 def path_user_id(request: web.Request) -> str:
     user_id = request.match_info["user_id"]
     if not user_id or len(user_id) > USER_ID_MAX:
@@ -222,11 +234,7 @@ async def list_instances(request: web.Request) -> web.Response:
 
 async def event_delivery(request: web.Request) -> web.Response:
     await require_admin(request)
-    try:
-        seq = int(request.match_info["seq"])
-    except ValueError:
-        raise errors.NotFound("No change has this sequence number.") from None
     receipt = await receipts.delivery(
-        request.app[POOL], seq=seq, timeout=request.app[SETTINGS].instance_timeout
+        request.app[POOL], seq=path_seq(request), timeout=request.app[SETTINGS].instance_timeout
     )
     return envelope(receipt.wire())

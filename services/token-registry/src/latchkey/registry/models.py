@@ -169,7 +169,9 @@ class DomainPolicyUpdate(RequestModel):
 
 class AuditQuery(RequestModel):
     limit: int = Field(default=50, ge=1, le=500)
-    before: int | None = Field(default=None, ge=1, description="Entries older than this id.")
+    before: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Entries older than this id."
+    )
     target: str | None = Field(default=None, max_length=200)
 
 

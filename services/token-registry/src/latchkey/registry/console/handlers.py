@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from latchkey.common import errors
+from latchkey.common.credentials import bearer_token
 from latchkey.common.domains import DomainPatternError, normalise_domain_list
 from latchkey.common.models import Actor
 from latchkey.common.service_client import ServiceError
@@ -19,7 +20,7 @@ from latchkey.common.tokens import Claims
 from latchkey.common.web import validation_details
 from latchkey.registry import policy, receipts, tokens
 from latchkey.registry.console.render import page, prefix_of, see_other
-from latchkey.registry.handlers import admin_claims, path_jti, path_user_id
+from latchkey.registry.handlers import admin_claims, path_jti, path_seq, path_user_id
 from latchkey.registry.keys import AUTH, CSRF, POOL, SETTINGS
 from latchkey.registry.models import (
     AuditQuery,
@@ -63,10 +64,7 @@ def lines(text: str) -> list[str]:
 async def token_list(request: web.Request) -> web.Response:
     who = await admin(request)
     raw = {key: value for key, value in request.query.items() if value}
-    try:
-        query = TokenListQuery.model_validate(raw)
-    except ValidationError as exc:
-        raise errors.ValidationFailed(data=validation_details(exc)) from None
+    query = TokenListQuery.model_validate(raw)  # refused as a page by the edge
     found = await tokens.list_tokens(
         request.app[POOL], query=query, max_page=request.app[SETTINGS].max_page_size
     )
@@ -108,7 +106,7 @@ async def _generate_page(
     problems: list[dict[str, str]] | None = None,
 ) -> web.Response:
     try:
-        users = await request.app[AUTH].list_users(bearer=_bearer(request))
+        users = await request.app[AUTH].list_users(bearer=bearer_token(request))
     except (ServiceError, errors.ServiceUnavailable):
         users = []
     return page(
@@ -132,7 +130,11 @@ async def generate(request: web.Request) -> web.Response:
     portals = [str(value) for value in multi.getall("portals", [])]
     values = {**form, "portals": portals}
     try:
-        days = int(form.get("expiresDays", "30"))
+        days = form.get("expiresDays", "30")
+        if days not in EXPIRY_CHOICES:
+            raise errors.ValidationFailed(
+                data=[{"field": "expiresDays", "message": "choose one of the offered expiries"}]
+            )
         generated = await tokens.generate_token(
             request.app[POOL],
             request.app[AUTH],
@@ -140,7 +142,7 @@ async def generate(request: web.Request) -> web.Response:
                 user_id=form.get("userId", ""),
                 name=form.get("name", ""),
                 description=form.get("description", ""),
-                expires_at=datetime.now(UTC) + timedelta(days=days),
+                expires_at=datetime.now(UTC) + timedelta(days=int(days)),
                 portals=portals or None,
                 allowed_domains=lines(form.get("allowedDomains", "")),
             ),
@@ -160,10 +162,6 @@ async def generate(request: web.Request) -> web.Response:
         for portal in generated.token.portals
     }
     return page(request, "generated.html", who=who, generated=generated, links=links)
-
-
-def _bearer(request: web.Request) -> str:
-    return request.headers.get("Authorization", "").partition(" ")[2]
 
 
 def _browser_origin(request: web.Request) -> str:
@@ -203,11 +201,12 @@ async def edit(request: web.Request) -> web.Response:
         patch = TokenPatch(
             name=form.get("name", "")[:200],
             description=form.get("description", "")[:2000],
-            allowed_domains=normalise_domain_list(lines(form.get("allowedDomains", ""))),
+            allowed_domains=lines(form.get("allowedDomains", "")),
         )
-    except (DomainPatternError, ValidationError) as exc:
+    except ValidationError as exc:  # its details name the field, never echo the value
+        problem = "; ".join(item["message"] for item in validation_details(exc))
         record = await tokens.get_token(request.app[POOL], jti=jti)
-        return page(request, "details.html", status=422, who=who, token=record, problem=str(exc))
+        return page(request, "details.html", status=422, who=who, token=record, problem=problem)
     change = await tokens.update_token(request.app[POOL], jti=jti, patch=patch, actor=who.actor)
     raise _after_change(request, jti, change.event_seq)
 
@@ -235,7 +234,7 @@ async def revoke_user(request: web.Request) -> web.Response:
 
 async def receipt(request: web.Request) -> web.Response:
     who = await admin(request)
-    seq = _seq(request)
+    seq = path_seq(request)
     found = await receipts.delivery(
         request.app[POOL], seq=seq, timeout=request.app[SETTINGS].instance_timeout
     )
@@ -252,16 +251,9 @@ async def receipt(request: web.Request) -> web.Response:
 async def receipt_json(request: web.Request) -> web.Response:
     await admin(request)
     found = await receipts.delivery(
-        request.app[POOL], seq=_seq(request), timeout=request.app[SETTINGS].instance_timeout
+        request.app[POOL], seq=path_seq(request), timeout=request.app[SETTINGS].instance_timeout
     )
     return web.json_response(found.wire(), headers={"Cache-Control": "no-store"})
-
-
-def _seq(request: web.Request) -> int:
-    try:
-        return int(request.match_info["seq"])
-    except ValueError:
-        raise errors.NotFound("No change has this sequence number.") from None
 
 
 # --- the domain policy and the audit log --------------------------------------------------
@@ -295,8 +287,7 @@ async def policy_update(request: web.Request) -> web.Response:
 
 async def audit_page(request: web.Request) -> web.Response:
     who = await admin(request)
-    before = request.query.get("before")
-    query = AuditQuery(limit=50, before=int(before) if before and before.isdigit() else None)
+    query = AuditQuery.model_validate({"limit": 50, "before": request.query.get("before") or None})
     found = await policy.list_audit(request.app[POOL], query=query)
     return page(
         request,
