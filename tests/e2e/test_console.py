@@ -94,6 +94,31 @@ async def test_bad_generation_input_is_shown_on_the_form(portal: Portal) -> None
     )
     assert answer.status == 422
     assert "not generated" in await answer.text()
+    for days in ["99999999", "2", "x"]:
+        answer = await submit(
+            portal,
+            "/new",
+            cookies,
+            {"csrf": csrf, "userId": portal.agent_id, "name": "x", "expiresDays": days},
+        )
+        assert answer.status == 422, days
+        assert "choose one of the offered expiries" in await answer.text(), days
+
+
+async def test_odd_numbers_in_console_urls_are_refused_as_pages(portal: Portal) -> None:
+    cookies = await admin_session(portal)
+    html = {"Accept": "text/html"}
+    for path, status in [
+        ("/audit?before=%C2%B2", 422),
+        ("/audit?before=" + "9" * 20, 422),
+        ("/events/" + "9" * 20, 404),
+        ("/events/%C2%B2", 404),
+    ]:
+        answer = await portal.get(CONSOLE + path, cookies=cookies, headers=html)
+        assert answer.status == status, (path, answer.status, answer.body[:200])
+        assert answer.headers["Content-Type"].startswith("text/html"), path
+    receipt = await portal.get(CONSOLE + "/events/" + "9" * 20 + ".json", cookies=cookies)
+    assert receipt.status == 404
 
 
 async def test_revoke_shows_the_live_receipt_and_the_token_is_refused(portal: Portal) -> None:

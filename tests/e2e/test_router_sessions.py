@@ -128,6 +128,19 @@ async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal:
     assert admin_seen["Authorization"] == f"Bearer {admin_token}"
 
 
+async def test_the_upstream_gets_the_cleaned_path_and_the_query_as_sent(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token())
+    for sent, expected in [
+        ("/agent/app/x/../who?q=a%26b&r=%C2%B2", "/who?q=a%26b&r=%C2%B2"),
+        ("/agent/app/./a//b?x=1", "/a/b?x=1"),
+        ("/agent/app/x/%2e%2e/y", "/y"),  # an escaped dot segment is one too
+    ]:
+        page = await portal.get(sent, cookies=cookies)
+        assert page.status == 200, (sent, page.status)
+        raw = (await page.json())["rawPath"]
+        assert raw.endswith(expected) and ".." not in raw, (sent, raw)
+
+
 async def test_upstream_redirects_to_itself_come_back_under_the_prefix(portal: Portal) -> None:
     cookies = await portal.session_cookie(await portal.agent_token())
     page = await portal.get("/agent/app/redirect", cookies=cookies)

@@ -52,8 +52,8 @@ async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     proxy = request.app[PROXY]
     if request.headers.get("Upgrade", "").lower() == "websocket":
         expires = identity.session.expires_at if identity.session else identity.claims.exp
-        return await proxy.websocket(request, identity, route, expires_at=expires)
-    return await proxy.http(request, identity, route, extra=security)
+        return await proxy.websocket(request, identity, route, path, expires_at=expires)
+    return await proxy.http(request, identity, route, path, extra=security)
 
 
 def builtin_page(identity: Identity, ancestors: str) -> web.Response:

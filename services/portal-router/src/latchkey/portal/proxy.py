@@ -147,9 +147,12 @@ def answer_headers(upstream: Any, route: Route, extra: dict[str, str]) -> CIMult
     return headers
 
 
-def _target(route: Route, request: web.BaseRequest, *, websocket: bool = False) -> URL:
-    tail = request.raw_path.split("?", 1)[0][len(route.prefix.rstrip("/")) :]
-    query = request.query_string
+def _target(route: Route, path: str, request: web.BaseRequest, *, websocket: bool = False) -> URL:
+    """The upstream URL: the cleaned path the route was chosen by (never the raw one: its dot
+    segments could climb out of the route's prefix upstream) and the query exactly as sent
+    (decoding it would turn an escaped `&` or `=` into a separator)."""
+    tail = path[len(route.prefix.rstrip("/")) :]
+    query = request.raw_path.partition("?")[2]
     base = route.upstream
     if websocket:
         base = "ws" + base.removeprefix("http")
@@ -168,13 +171,19 @@ class Proxy:
         self.identity_headers = identity_headers
 
     async def http(
-        self, request: web.Request, identity: Identity, route: Route, *, extra: dict[str, str]
+        self,
+        request: web.Request,
+        identity: Identity,
+        route: Route,
+        path: str,
+        *,
+        extra: dict[str, str],
     ) -> web.StreamResponse:
         body = request.content if request.body_exists else None
         try:
             upstream = await self._session.request(
                 request.method,
-                _target(route, request),
+                _target(route, path, request),
                 headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
                 data=body,
                 allow_redirects=False,
@@ -202,7 +211,13 @@ class Proxy:
             return response
 
     async def websocket(
-        self, request: web.Request, identity: Identity, route: Route, *, expires_at: float
+        self,
+        request: web.Request,
+        identity: Identity,
+        route: Route,
+        path: str,
+        *,
+        expires_at: float,
     ) -> web.WebSocketResponse:
         protocols = [
             item.strip()
@@ -211,7 +226,7 @@ class Proxy:
         ]
         try:
             upstream = await self._session.ws_connect(
-                _target(route, request, websocket=True),
+                _target(route, path, request, websocket=True),
                 headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
                 protocols=protocols,
                 autoping=True,
