@@ -101,9 +101,9 @@ async def logout(request: web.Request, portal: str) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     """Forward-auth for nginx `auth_request` and Traefik ForwardAuth: 200 with identity
     headers, 401 without a valid credential, 403 for the wrong portal or site."""
-    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or "/"
-    portal = uri.lstrip("/").split("/", 1)[0].split("?", 1)[0]
     entry = request.app[ENTRY]
+    uri = request.headers.get(entry.settings.forward_auth_uri_header, "/")
+    portal = uri.lstrip("/").split("/", 1)[0].split("?", 1)[0]
     if portal not in entry.settings.portals:
         raise errors.TokenMissing("The original URI names no portal.")
     identity = await entry.gatekeeper.identify(request, portal)

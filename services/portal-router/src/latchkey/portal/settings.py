@@ -110,6 +110,12 @@ class RouterSettings(CommonSettings):
         default_factory=list, description="Addresses whose X-Forwarded-Proto/-Host are believed."
     )
     max_path_length: int = Field(2048, ge=64, description="Longest deep-link path accepted.")
+    forward_auth_uri_header: str = Field(
+        "X-Original-URI",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="The one header forward-auth reads the original URI from (X-Forwarded-Uri "
+        "for Traefik). Only one: a proxy passes other client headers on as sent.",
+    )
     console_prefix: str = Field(
         "/admin/tokens",
         description="Where the registry's token console appears (empty: not routed).",
