@@ -101,6 +101,9 @@ async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal:
         "Connection": "keep-alive, X-Hop",
         "X-Hop": "do not forward",
         "Authorization": "Bearer something-else",
+        "Forwarded": "for=6.6.6.6;host=evil.example",
+        "X-Real-IP": "6.6.6.6",
+        "X-Forwarded-Host": "evil.example",
     }
     page = await portal.get("/agent/app/who", cookies=cookies, headers=spoofed)
     seen = (await page.json())["headers"]
@@ -110,6 +113,9 @@ async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal:
     assert "X-Hop" not in seen
     assert "Authorization" not in seen
     assert seen["X-Forwarded-Prefix"] == "/agent/app"
+    assert "Forwarded" not in seen
+    assert "X-Real-IP" not in seen
+    assert seen["X-Forwarded-Host"] != "evil.example"
     assert "X-Secret-Hop" not in page.headers
     assert page.headers["X-Upstream"] == "yes"
 
@@ -140,6 +146,16 @@ async def test_the_upstream_gets_the_cleaned_path_and_the_query_as_sent(portal: 
         raw = (await page.json())["rawPath"]
         assert raw.endswith(expected), (sent, raw)
         assert ".." not in raw, (sent, raw)
+
+
+async def test_an_upstream_failing_mid_answer_cuts_the_answer_short(portal: Portal) -> None:
+    cookies = await portal.session_cookie(await portal.agent_token())
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await portal.get("/agent/app/broken", cookies=cookies)
+    assert (await portal.get("/agent/app/who", cookies=cookies)).status == 200
+    log = portal.stack.router.log_text()
+    assert "failed mid-answer" in log
+    assert "unhandled error" not in log
 
 
 async def test_upstream_redirects_to_itself_come_back_under_the_prefix(portal: Portal) -> None:

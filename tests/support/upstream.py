@@ -48,6 +48,16 @@ def upstream_app() -> web.Application:
         await response.write_eof()
         return response
 
+    async def broken(request: web.Request) -> web.StreamResponse:
+        """Promises more than it sends, then hangs up: an upstream failing mid-answer."""
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        await response.write(b"")  # flush
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
     async def redirect(request: web.Request) -> web.Response:
         own = f"{request.scheme}://{request.host}"
         raise web.HTTPFound(own + "/landing")
@@ -63,5 +73,6 @@ def upstream_app() -> web.Application:
 
     app.router.add_get("/big", big)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/broken", broken)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app

@@ -114,6 +114,14 @@ async def test_requests_are_counted_and_timed_per_route(client: Any) -> None:
     assert 'latchkey_http_request_duration_seconds_count{route="/refuse"} 3.0' in metrics
 
 
+def test_clients_cannot_grow_the_method_label() -> None:
+    stats = RequestStats()
+    for number in range(100):
+        stats.observe("/r", f"X-{number}", 404, 0.001)
+    requests = next(m for m in stats.collect() if m.name == "latchkey_http_requests")
+    assert [s.labels["method"] for s in requests.samples if s.name.endswith("_total")] == ["OTHER"]
+
+
 def test_latency_buckets_are_cumulative_and_inclusive() -> None:
     stats = RequestStats(buckets=(0.1, 1.0))
     for seconds in (0.05, 0.1, 0.5, 2.0):

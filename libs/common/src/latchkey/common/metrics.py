@@ -10,6 +10,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other is `OTHER`, so clients cannot grow the label set."""
 
 
 @dataclass(slots=True)
@@ -35,7 +37,7 @@ class RequestStats(Collector):
         self._latency: dict[str, _Latency] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+        key = (route, method if method in METHODS else "OTHER", status)
         self._requests[key] = self._requests.get(key, 0) + 1
         latency = self._latency.get(route)
         if latency is None:

@@ -77,6 +77,9 @@ TO_UPSTREAM_DROPPED = HOP_BY_HOP | {
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-forwarded-prefix",
+    "x-forwarded-port",
+    "forwarded",
+    "x-real-ip",
 }
 """Never passed on as the client sent them: set by us below, or not for the upstream."""
 SET_BY_US = ("x-latchkey-", "sec-websocket")
@@ -208,6 +211,12 @@ class Proxy:
             except ConnectionResetError:
                 # The browser went away mid-answer (a closed tab, a new click): not an error.
                 log.debug("client left during a proxied answer from %s", route.upstream)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # The upstream failed mid-answer. The status is sent: the one honest signal
+                # left is to hang up, so the browser sees a cut answer, not a complete one.
+                log.warning("upstream %s failed mid-answer: %s", route.upstream, type(exc).__name__)
+                if request.transport is not None:
+                    request.transport.close()
             return response
 
     async def websocket(
