@@ -62,7 +62,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
 async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     state = app[TOKEN_STATE]
-    state.view.subscribe(app[CONNECTIONS].on_event)
+    app[CONNECTIONS].follow(state.view)
     gatekeeper = Gatekeeper(
         codec=SessionCodec(settings.session_keys, cache_size=settings.token_cache_size),
         verifier=app[VERIFIER],

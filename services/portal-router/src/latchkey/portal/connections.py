@@ -7,8 +7,16 @@ from collections import defaultdict
 
 from aiohttp import web
 
-from latchkey.common.events import TokenDisabled, TokenEvent, TokenRevoked, UserRevoked
+from latchkey.common import errors
+from latchkey.common.events import (
+    TokenDisabled,
+    TokenEvent,
+    TokenRevoked,
+    TokenStateSnapshot,
+    UserRevoked,
+)
 from latchkey.common.tokens import Claims
+from latchkey.common.tokenstate.view import TokenStateView
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +28,24 @@ CLOSE_EXPIRED = 4408
 
 class LiveConnections:
     def __init__(self) -> None:
+        self._claims: dict[web.WebSocketResponse, Claims] = {}
         self._by_jti: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self._by_user: dict[str, dict[web.WebSocketResponse, float]] = defaultdict(dict)
         self._closing: set[asyncio.Task[bool]] = set()
+        self._view: TokenStateView | None = None
 
-    def __len__(self) -> int:
-        return sum(len(connections) for connections in self._by_jti.values())
+    def follow(self, view: TokenStateView) -> None:
+        """Close connections as `view` withdraws the tokens they rest on."""
+        self._view = view
+        view.subscribe(self.on_change)
 
     def add(self, ws: web.WebSocketResponse, claims: Claims) -> None:
+        self._claims[ws] = claims
         self._by_jti[claims.jti.int].add(ws)
         self._by_user[claims.sub][ws] = claims.iat
 
     def remove(self, ws: web.WebSocketResponse, claims: Claims) -> None:
+        self._claims.pop(ws, None)
         self._by_jti.get(claims.jti.int, set()).discard(ws)
         if not self._by_jti.get(claims.jti.int):
             self._by_jti.pop(claims.jti.int, None)
@@ -39,8 +53,14 @@ class LiveConnections:
         if not self._by_user.get(claims.sub):
             self._by_user.pop(claims.sub, None)
 
-    def on_event(self, event: TokenEvent) -> None:
-        """A token-state listener: close what rests on what this event withdrew."""
+    def on_change(self, change: TokenEvent | TokenStateSnapshot) -> None:
+        """A token-state listener: close what rests on what a change withdrew. An event names
+        what it withdrew; a snapshot (after a reconnect or a long outage) may withdraw
+        anything, so every connection is checked against the view again."""
+        if isinstance(change, TokenStateSnapshot):
+            self._check_all()
+            return
+        event = change
         if isinstance(event, TokenRevoked):
             self._close_token(event.jti.int, CLOSE_REVOKED, "token_revoked")
         elif isinstance(event, TokenDisabled):
@@ -52,6 +72,17 @@ class LiveConnections:
             for ws, issued_at in list(self._by_user.get(event.user_id, {}).items()):
                 if issued_at < not_before:
                     self._close(ws, CLOSE_REVOKED, "token_revoked")
+
+    def _check_all(self) -> None:
+        if self._view is None:
+            return
+        for ws, claims in list(self._claims.items()):
+            try:
+                self._view.check(claims)
+            except errors.TokenDisabled:
+                self._close(ws, CLOSE_DISABLED, "token_disabled")
+            except errors.ApiError:
+                self._close(ws, CLOSE_REVOKED, "token_revoked")
 
     def close_expired(self, ws: web.WebSocketResponse) -> None:
         self._close(ws, CLOSE_EXPIRED, "session_expired")

@@ -28,7 +28,8 @@ from latchkey.common.tokens import Claims
 
 BUCKET_SECONDS = 60
 
-Listener = Callable[[TokenEvent], None]
+Listener = Callable[[TokenEvent | TokenStateSnapshot], None]
+"""Told of every change: an applied event, or a whole snapshot loaded in place of the state."""
 
 
 class TokenStateView:
@@ -79,7 +80,8 @@ class TokenStateView:
     # --- writing -------------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        """Call `listener` after each applied event (e.g. to close connections at once)."""
+        """Call `listener` after each applied event and each loaded snapshot (e.g. to close
+        connections at once: a revocation may arrive in either)."""
         self._listeners.append(listener)
 
     def load(self, snapshot: TokenStateSnapshot) -> None:
@@ -104,6 +106,8 @@ class TokenStateView:
         self.seq = snapshot.seq
         self.loaded = True
         self.version += 1
+        for listener in self._listeners:
+            listener(snapshot)
 
     def apply(self, event: TokenEvent) -> None:
         if event.seq != self.seq + 1:
