@@ -73,7 +73,9 @@ class RegistryClient(ServiceClient):
         except ServiceError as exc:
             if exc.reason == "link_already_used":
                 return False
-            raise
+            # Anything else (an unrecorded token, a wrong credential) means the use could
+            # not be recorded: the link is not honoured, and the caller is told to retry.
+            raise self.unavailable() from exc
         return True
 
     async def introspect(self, token: str) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class ServiceClient:
             raise self.unavailable() from exc
         if response.status >= 500 or not isinstance(body, dict):
             raise self.unavailable()
+        if response.status < 400 and "data" not in body:
+            raise self.unavailable()  # not the envelope: not a service of ours
         if response.status >= 400:
             raise ServiceError(
                 response.status,

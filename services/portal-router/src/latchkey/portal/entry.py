@@ -154,6 +154,9 @@ class Entry:
         answer, status = await self._auth_login(
             request, str(form.get("username", "")), str(form.get("password", ""))
         )
+        token = answer.get("accessToken")
+        if status == 200 and not isinstance(token, str):
+            status = 503  # a success without a token: auth is not itself
         if status != 200:
             problem = {
                 401: "Wrong username or password.",
@@ -161,7 +164,7 @@ class Entry:
                 429: "Too many failed sign-ins; wait a moment before trying again.",
             }.get(status, "Signing in is not possible right now; try again shortly.")
             return self.login_form(request, portal, problem=problem, status=status)
-        identity = await self.gatekeeper.admit(answer["accessToken"], portal)
+        identity = await self.gatekeeper.admit(str(token), portal)
         return self._session_response(request, identity, redirect)
 
     async def _auth_login(
