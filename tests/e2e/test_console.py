@@ -27,12 +27,22 @@ async def page(portal: Portal, path: str, cookies: dict[str, str]) -> Page:
     return answer
 
 
-async def submit(portal: Portal, path: str, cookies: dict[str, str], data: dict[str, str]) -> Page:
+async def submit(
+    portal: Portal,
+    path: str,
+    cookies: dict[str, str],
+    data: dict[str, str],
+    *,
+    from_page: str | None = None,
+) -> Page:
+    """A form sent as a browser sends it from a console page (or from `from_page`)."""
+    origin = portal.stack.router.url
+    referer = origin + (from_page if from_page is not None else CONSOLE + path)
     return await portal.post(
         CONSOLE + path,
         cookies=cookies,
         data=data,
-        headers={"Origin": portal.stack.router.url, "Accept": "text/html"},
+        headers={"Origin": origin, "Referer": referer, "Accept": "text/html"},
     )
 
 
@@ -169,6 +179,27 @@ async def test_state_changes_without_the_csrf_token_are_refused(portal: Portal) 
             assert "csrf_failed" in await answer.text()
     shown = await page(portal, f"/t/{jti}", cookies)
     assert "active" in await shown.text()
+
+
+async def test_pages_of_other_portals_cannot_change_state_though_same_origin(
+    portal: Portal,
+) -> None:
+    """An agent-portal upstream's page shares the console's origin, and the browser sends the
+    admin cookie with its requests to /admin: the CSRF token it can read is not enough."""
+    cookies = await admin_session(portal)
+    jti = jwt.decode(await portal.agent_token(), options={"verify_signature": False})["jti"]
+    csrf = csrf_of(await (await page(portal, f"/t/{jti}", cookies)).text())
+    for from_page in ["/agent/app/evil", "/admin/other", ""]:
+        answer = await submit(
+            portal,
+            f"/t/{jti}/state",
+            cookies,
+            {"csrf": csrf, "disabled": "true"},
+            from_page=from_page,
+        )
+        assert answer.status == 403, from_page
+        assert "csrf_failed" in await answer.text()
+    assert "active" in await (await page(portal, f"/t/{jti}", cookies)).text()
 
 
 async def test_disable_enable_edit_policy_and_audit(portal: Portal) -> None:

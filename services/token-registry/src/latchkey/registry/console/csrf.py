@@ -1,11 +1,17 @@
 """CSRF protection for every state change: a token bound to the admin's own access token
-(HMAC of its jti), checked on each form, plus a same-origin check when the browser says where
-the request came from. Stateless, so every registry instance agrees."""
+(HMAC of its jti), checked on each form; the request must come from our origin and from a
+console page. Stateless, so every registry instance agrees.
+
+The page check matters because the portals share one origin: a page an agent-portal upstream
+serves is same-origin to the console, and the browser sends the admin's cookie with its
+requests to /admin. Only the console's own pages name a console URL as their Referer (they
+send it: Referrer-Policy same-origin)."""
 
 import base64
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from aiohttp import web
@@ -14,6 +20,7 @@ from pydantic import SecretStr
 from latchkey.common import errors
 from latchkey.common.domains import origin_host_port
 from latchkey.common.web import sent_by_own_page
+from latchkey.registry.console.render import browser_origin, prefix_of
 
 
 class CsrfFailed(errors.Forbidden):
@@ -33,11 +40,14 @@ class CsrfGuard:
     def check(self, request: web.BaseRequest, jti: UUID, submitted: str) -> None:
         if not hmac.compare_digest(submitted.encode(), self.token_for(jti).encode()):
             raise CsrfFailed()
-        if not sent_by_own_page(request, _own(request)):
+        own = origin_host_port(browser_origin(request))
+        if not sent_by_own_page(request, own) or not _from_console_page(request, own):
             raise CsrfFailed()
 
 
-def _own(request: web.BaseRequest) -> tuple[str, int] | None:
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
-    host = request.headers.get("X-Forwarded-Host", request.host)
-    return origin_host_port(f"{proto}://{host}")
+def _from_console_page(request: web.BaseRequest, own: tuple[str, int] | None) -> bool:
+    referer = request.headers.get("Referer", "")
+    if own is None or origin_host_port(referer) != own:
+        return False
+    path, prefix = urlsplit(referer).path, prefix_of(request)
+    return path == prefix or path.startswith(prefix + "/")

@@ -19,7 +19,7 @@ from latchkey.common.service_client import ServiceError
 from latchkey.common.tokens import Claims
 from latchkey.common.web import validation_details
 from latchkey.registry import policy, receipts, tokens
-from latchkey.registry.console.render import page, prefix_of, see_other
+from latchkey.registry.console.render import browser_origin, page, prefix_of, see_other
 from latchkey.registry.handlers import admin_claims, path_jti, path_seq, path_user_id
 from latchkey.registry.keys import AUTH, CSRF, POOL, SETTINGS
 from latchkey.registry.models import (
@@ -156,18 +156,12 @@ async def generate(request: web.Request) -> web.Response:
         return await _generate_page(
             request, who, values=values, problems=data or [{"field": "form", "message": detail}]
         )
-    origin = _browser_origin(request)
+    origin = browser_origin(request)
     links = {
         portal: f"{origin}/{portal}/?accessToken={generated.access_token}"
         for portal in generated.token.portals
     }
     return page(request, "generated.html", who=who, generated=generated, links=links)
-
-
-def _browser_origin(request: web.Request) -> str:
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
-    host = request.headers.get("X-Forwarded-Host", request.host)
-    return f"{proto}://{host}"
 
 
 # --- changing state -----------------------------------------------------------------------------

@@ -32,6 +32,13 @@ def prefix_of(request: web.BaseRequest) -> str:
     return prefix if _PREFIX.match(prefix) else DEFAULT_PREFIX
 
 
+def browser_origin(request: web.BaseRequest) -> str:
+    """The origin the browser sees the console at: the router's, as it forwards it."""
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.host)
+    return f"{proto}://{host}"
+
+
 environment.globals["change_names"] = {
     "token.revoked": "Token revoked",
     "token.disabled": "Token disabled",
