@@ -30,6 +30,9 @@ async def test_a_deep_link_signs_in_and_lands_on_the_same_page_without_the_token
     assert token not in location
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    # The rest of the query keeps its bytes: an escaped & stays one value, not two.
+    escaped = await portal.get(f"/agent/app/chat?q=a%26b%3Dc&accessToken={token}&n=%C2%B2")
+    assert escaped.headers["Location"] == "/agent/app/chat?q=a%26b%3Dc&n=%C2%B2"
     cookie = cookie_attributes(response.headers["Set-Cookie"])
     assert cookie["path"] == "/agent"
     assert "httponly" in cookie
@@ -156,6 +159,9 @@ async def test_without_a_session_browsers_get_the_login_page_and_programs_a_401(
     location = urlsplit(page.headers["Location"])
     assert location.path == "/agent/auth/login"
     assert parse_qs(location.query) == {"redirect": ["/agent/app/chat?x=1"]}
+    escaped = await portal.get("/agent/app/chat?q=a%26b", headers={"Accept": "text/html"})
+    back = parse_qs(urlsplit(escaped.headers["Location"]).query)["redirect"]
+    assert back == ["/agent/app/chat?q=a%26b"], "the way back keeps the query's bytes"
     form = await portal.get(page.headers["Location"], headers={"Accept": "text/html"})
     assert form.status == 401
     assert 'name="password"' in await form.text()

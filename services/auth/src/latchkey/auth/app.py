@@ -73,9 +73,7 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     keystore = KeyStore(
         app[POOL],
         algorithm=settings.signing_algorithm,
-        publish_retired_for=max(
-            settings.session_token_lifetime, settings.access_token_max_lifetime
-        ),
+        publish_retired_for=settings.longest_token_lifetime,
         key_file=settings.signing_key_file,
         previous_key_files=settings.previous_signing_key_files,
     )

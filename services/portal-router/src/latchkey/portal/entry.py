@@ -86,7 +86,9 @@ class Entry:
 
     async def deep_link(self, request: web.Request, portal: str) -> web.Response:
         """`/{portal}/{path}?accessToken=T&...`: sign in and land on the same page."""
-        path = clean_path(request.raw_path.split("?", 1)[0], portal, max_length=self.max_path)
+        path = clean_path(
+            request.raw_path.split("?", 1)[0], portal, max_length=self.settings.max_path_length
+        )
         tokens = request.query.getall(TOKEN_PARAMETER)
         if len(tokens) != 1 or not tokens[0]:
             raise BadLink()
@@ -98,17 +100,17 @@ class Entry:
         if path.rstrip("/") == f"/{portal}/auth/login":
             target = self.landing(portal, request.query.get("redirect"))
         else:
-            query = without_query_parameter(request.query_string, TOKEN_PARAMETER)
+            # The raw query: decoded, an escaped & or = would become a separator.
+            query = without_query_parameter(request.raw_path.partition("?")[2], TOKEN_PARAMETER)
             target = path + ("?" + query if query else "")
         return self._session_response(request, identity, target)
 
-    @property
-    def max_path(self) -> int:
-        return self.settings.max_path_length
-
     def landing(self, portal: str, redirect: str | None) -> str:
         return safe_redirect(
-            redirect, portal, home=self.settings.home_of(portal), max_length=self.max_path
+            redirect,
+            portal,
+            home=self.settings.home_of(portal),
+            max_length=self.settings.max_path_length,
         )
 
     # --- the sign-in form --------------------------------------------------------------------

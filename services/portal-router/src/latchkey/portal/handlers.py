@@ -44,7 +44,8 @@ async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     except errors.TokenMissing:
         if not wants_html(request):
             raise
-        raise web.HTTPSeeOther(login_url(portal, request.path_qs)) from None
+        # raw_path: the way back keeps the path's and the query's bytes, escapes included
+        raise web.HTTPSeeOther(login_url(portal, request.raw_path)) from None
     security = {"Content-Security-Policy": frame_ancestors(identity.domains)}
     route = request.app[ROUTES].match(path)
     if route is None:

@@ -4,7 +4,7 @@ from typing import Any
 
 import asyncpg
 
-from latchkey.common.events import InstanceReport, TokenStateSnapshot, parse_event
+from latchkey.common.events import InstanceReport, TokenStateSnapshot
 from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.source import Events, SnapshotNeeded
 from latchkey.registry import receipts, state
@@ -25,7 +25,7 @@ class LocalStateSource:
             page = await state.events_after(self._pool, after=seq, limit=PAGE_SIZE)
         except state.EventsPruned as exc:
             raise SnapshotNeeded() from exc
-        return Events([parse_event(event.wire()) for event in page.events], page.latest)
+        return Events([*page.events], page.latest)  # validated once, by state
 
     async def introspect(self, token: str) -> dict[str, Any]:
         answer = await state.introspect(self._pool, self._verifier, token)
