@@ -9,8 +9,6 @@ import pytest
 
 from tests.support.infra import Infra, create_database, drop_database, provision_infra
 
-INTERNAL_TOKEN = "test-internal-credential-" + "x" * 16
-
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:

@@ -18,6 +18,10 @@ from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 from yarl import URL
 
+from latchkey.auth.settings import AuthSettings
+from latchkey.portal.settings import RouterSettings
+from latchkey.registry.settings import RegistrySettings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/latchkey"
 REMEMBERED = ".env.run"
@@ -43,36 +47,68 @@ async def ensure_database(url: str) -> bool:
         await conn.close()
 
 
+SERVICE_CREDENTIALS = (
+    "LATCHKEY_AUTH_CREDENTIAL",
+    "LATCHKEY_REGISTRY_CREDENTIAL",
+    "LATCHKEY_ROUTER_CREDENTIAL",
+)
+FERNET_KEYS = ("LATCHKEY_SESSION_KEYS", "LATCHKEY_KEY_ENCRYPTION_KEY")
+RETIRED = ("LATCHKEY_INTERNAL_TOKEN",)
+"""Settings earlier versions made up, no longer read by anything."""
+
+
 def made_up_credentials(env: dict[str, str]) -> dict[str, str]:
     """Credentials nobody configured, invented for this run only."""
     made_up: dict[str, str] = {}
-    if not env.get("LATCHKEY_INTERNAL_TOKEN"):
-        made_up["LATCHKEY_INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
+    for name in SERVICE_CREDENTIALS:
+        if not env.get(name):
+            made_up[name] = secrets.token_urlsafe(32)
+    for name in FERNET_KEYS:
+        if not env.get(name):
+            made_up[name] = Fernet.generate_key().decode()
     if not env.get("LATCHKEY_ADMIN_USERNAME"):
         made_up["LATCHKEY_ADMIN_USERNAME"] = "admin"
     if not env.get("LATCHKEY_ADMIN_PASSWORD"):
         made_up["LATCHKEY_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
-    if not env.get("LATCHKEY_SESSION_KEYS"):
-        made_up["LATCHKEY_SESSION_KEYS"] = Fernet.generate_key().decode()
     return made_up
+
+
+def places(env: dict[str, str]) -> dict[str, str]:
+    """Where each service and portal answers with the settings in force (the same settings
+    classes the services read, so the banner cannot tell another story than they do)."""
+    os.environ.update(env)
+    auth, registry, router = AuthSettings(), RegistrySettings(), RouterSettings()
+    host = "127.0.0.1" if router.host in ("0.0.0.0", "::", "") else router.host
+    found = {
+        "auth": f"http://{host}:{auth.auth_port}",
+        "registry": f"http://{host}:{registry.registry_port}",
+        "router": f"http://{host}:{router.router_port}",
+    }
+    for portal in sorted(router.portals):
+        found[portal] = router.origin_of(portal, scheme="http", host=host) + f"/{portal}/"
+    return found
 
 
 def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
     database = URL(env["LATCHKEY_DATABASE_URL"]).with_password(None)
     username = env["LATCHKEY_ADMIN_USERNAME"]
     password = made_up.get("LATCHKEY_ADMIN_PASSWORD", "(your LATCHKEY_ADMIN_PASSWORD)")
+    where = places(env)
     login = (
-        "curl -s http://127.0.0.1:9003/auth/v1/login -H 'Content-Type: application/json' "
+        f"curl -s {where['auth']}/auth/v1/login -H 'Content-Type: application/json' "
         f"""-d '{{"username":"{username}","password":"{password}","""
         """"channel":"FLUTTER","platform":"BYTEDESK"}'"""
     )
+    portals = [name for name in where if name not in ("auth", "registry", "router")]
+    console = where.get("admin", where["router"] + "/admin/").rstrip("/") + "/tokens"
     lines = [
         "",
         "Latchkey is starting on this machine.",
         f"  database   {database}{' (created now)' if created else ''}",
-        "  auth       http://127.0.0.1:9003   (login, logout, users, keys)",
-        "  registry   http://127.0.0.1:9006   (token records, revocation, domain policy)",
-        "  router     http://127.0.0.1:9005   (portals: /agent/..., /admin/...)",
+        f"  auth       {where['auth']}   (login, logout, users, keys)",
+        f"  registry   {where['registry']}   (token records, revocation, domain policy)",
+        f"  router     {where['router']}   (health, forward-auth)",
+        *(f"  {name:<10} {where[name]}   (the {name} portal)" for name in portals),
         "",
         f"Sign in as {username} / {password}"
         + (
@@ -81,8 +117,9 @@ def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
             else ""
         ),
         f"  {login}",
-        "  or in a browser, the token console: http://127.0.0.1:9005/admin/tokens",
-        "Open any portal page with a token: http://127.0.0.1:9005/agent/chat?accessToken=...",
+        f"  or in a browser, the token console: {console}",
+        f"Open any portal page with a token: {where.get('agent', where['router'])}chat"
+        "?accessToken=...",
         "The README's quick start shows what to do with the token. Stop with Ctrl-C.",
         "",
     ]
@@ -92,14 +129,16 @@ def banner(env: dict[str, str], created: bool, made_up: dict[str, str]) -> str:
 def remember(made_up: dict[str, str]) -> None:
     """Keep made-up credentials for the next run: the admin exists in the database by then."""
     path = ROOT / REMEMBERED
-    known = read_dotenv(path)
+    known = {key: value for key, value in read_dotenv(path).items() if key not in RETIRED}
     known.update(made_up)
     path.write_text("".join(f"{key}={value}\n" for key, value in sorted(known.items())))
     path.chmod(0o600)
 
 
 def main() -> None:
-    remembered = read_dotenv(ROOT / REMEMBERED)
+    remembered = {
+        key: value for key, value in read_dotenv(ROOT / REMEMBERED).items() if key not in RETIRED
+    }
     env = {**remembered, **read_dotenv(ROOT / ".env"), **os.environ}
     env.setdefault("LATCHKEY_DATABASE_URL", DEFAULT_DATABASE_URL)
     env.setdefault("LATCHKEY_LOG_FORMAT", "text")

@@ -16,7 +16,7 @@ from multidict import CIMultiDictProxy
 from pydantic.alias_generators import to_camel
 from yarl import URL
 
-from tests.conftest import INTERNAL_TOKEN
+from tests.support.credentials import KEY_ENCRYPTION_KEY, credential_env
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.processes import ServiceProcess, free_port
@@ -49,7 +49,8 @@ def base_env(infra: Infra, *, database_url: str, exchange: str, auth_url: str) -
         "LATCHKEY_AMQP_URL": infra.amqp_url,
         "LATCHKEY_EVENTS_EXCHANGE": exchange,
         "LATCHKEY_AUTH_URL": auth_url,
-        "LATCHKEY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "LATCHKEY_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY,
+        **credential_env("registry"),
         "LATCHKEY_LOG_FORMAT": "json",
         "LATCHKEY_LOG_LEVEL": "DEBUG",
         "LATCHKEY_STARTUP_TIMEOUT": "10",
@@ -117,12 +118,19 @@ class Portal:
         headers = dict(kw.pop("headers", {}))
         if cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-        # Sent as written (encoded=True): dot segments and escapes must reach the router.
-        url = URL(self.stack.router.url + path, encoded=True)
+        # Sent as written (encoded=True): dot segments and escapes must reach the router. The
+        # admin portal is on an origin (port) of its own.
+        url = URL(self.origin_for(path) + path, encoded=True)
         async with self.client.request(
             method, url, headers=headers, allow_redirects=False, **kw
         ) as response:
             return Page(response.status, response.headers, await response.read())
+
+    def origin_for(self, path: str) -> str:
+        """Where the router serves the portal a path names."""
+        if path == "/admin" or path.startswith("/admin/"):
+            return self.stack.admin_url()
+        return self.stack.router.url
 
     async def get(self, path: str, **kw: Any) -> Page:
         return await self.request("GET", path, **kw)
@@ -190,14 +198,20 @@ PortalFactory = Callable[..., Awaitable[Portal]]
 
 @pytest.fixture
 async def portal_factory(stack: Stack, aiohttp_server: Any) -> AsyncIterator[PortalFactory]:
-    """Start the whole stack and the tests' upstream; routes under /agent/app and /admin/app."""
+    """Start the whole stack and the tests' upstream, routed under /agent/app (and, with
+    `admin_app`, under /admin/app too, passing the token: its pages then share the token
+    console's origin, which the router accepts only when told to)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
 
-        async def start(**router_env: str) -> Portal:
+        async def start(*, admin_app: bool = False, **router_env: str) -> Portal:
             upstream: TestServer = await aiohttp_server(upstream_app())
             base = str(upstream.make_url("")).rstrip("/")
             await stack.start("registry", "auth")
-            env = {"LATCHKEY_ROUTES": f"/agent/app={base},/admin/app={base}+token", **router_env}
+            routes = f"/agent/app={base}" + (f",/admin/app={base}+token" if admin_app else "")
+            env: dict[str, str] = {"LATCHKEY_ROUTES": routes}
+            if admin_app:
+                env["LATCHKEY_ALLOW_CONSOLE_SHARED_ORIGIN"] = "true"
+            env.update(router_env)
             await stack.start("router", **env)
             admin = await stack.token()
             agent = await stack.create_user(admin, "agent-one", display_name="Agent One")

@@ -6,6 +6,7 @@ import uuid
 import jwt
 import pytest
 
+from tests.support.credentials import AS_AUTH
 from tests.support.stack import ADMIN_PASSWORD, ADMIN_USERNAME, Stack
 
 
@@ -77,7 +78,7 @@ async def test_a_disabled_user_is_refused_and_loses_every_token(stack: Stack) ->
         "POST",
         "/internal/v1/introspect",
         json={"token": agent_token},
-        headers={"Authorization": f"Bearer {stack.common_env()['LATCHKEY_INTERNAL_TOKEN']}"},
+        headers=AS_AUTH,
     )
     assert introspected.data == {"active": False, "reason": "token_revoked"}
 

@@ -189,7 +189,7 @@ async def test_json_output_is_the_data_of_each_answer(cli: Cli) -> None:
     created = (
         await cli("tokens", "create", "--user", carol["userId"], "--name", "x", "--json")
     ).json()
-    assert set(created) == {"accessToken", "token"}
+    assert set(created) == {"accessToken", "token", "framing"}
     jti = created["token"]["jti"]
 
     page = (await cli("tokens", "list", "--json")).json()

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from tests.e2e.conftest import Page, Portal
+from tests.support.stack import ADMIN_PASSWORD
 
 CONSOLE = "/admin/tokens"
 
@@ -36,7 +37,7 @@ async def submit(
     from_page: str | None = None,
 ) -> Page:
     """A form sent as a browser sends it from a console page (or from `from_page`)."""
-    origin = portal.stack.router.url
+    origin = portal.origin_for(CONSOLE)
     referer = origin + (from_page if from_page is not None else CONSOLE + path)
     return await portal.post(
         CONSOLE + path,
@@ -76,6 +77,7 @@ async def test_generate_shows_the_token_once_with_deep_links(portal: Portal) -> 
             "expiresDays": "7",
             "portals": "agent",
             "allowedDomains": "crm.example.com\n*.intranet.example.org",
+            "password": ADMIN_PASSWORD,
         },
     )
     assert generated.status == 200, generated.body[:500]
@@ -100,7 +102,13 @@ async def test_bad_generation_input_is_shown_on_the_form(portal: Portal) -> None
         portal,
         "/new",
         cookies,
-        {"csrf": csrf, "userId": portal.agent_id, "name": "x", "allowedDomains": "https://x"},
+        {
+            "csrf": csrf,
+            "userId": portal.agent_id,
+            "name": "x",
+            "allowedDomains": "https://x",
+            "password": ADMIN_PASSWORD,
+        },
     )
     assert answer.status == 422
     assert "not generated" in await answer.text()
@@ -184,8 +192,8 @@ async def test_state_changes_without_the_csrf_token_are_refused(portal: Portal) 
 async def test_pages_of_other_portals_cannot_change_state_though_same_origin(
     portal: Portal,
 ) -> None:
-    """An agent-portal upstream's page shares the console's origin, and the browser sends the
-    admin cookie with its requests to /admin: the CSRF token it can read is not enough."""
+    """Where pages of other portals or apps share the console's origin, the browser sends the
+    admin cookie with their requests to /admin: the CSRF token they can read is not enough."""
     cookies = await admin_session(portal)
     jti = jwt.decode(await portal.agent_token(), options={"verify_signature": False})["jti"]
     csrf = csrf_of(await (await page(portal, f"/t/{jti}", cookies)).text())

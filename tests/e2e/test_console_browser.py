@@ -46,17 +46,17 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def console_pages(browser: Browser, portal: Portal) -> AsyncIterator[ConsolePages]:
     """Pages of fresh profiles signed in to the console through its deep link, with the
-    clipboard allowed for the router's origin; waits fail after 10 s."""
+    clipboard allowed for the admin portal's origin; waits fail after 10 s."""
     contexts: list[BrowserContext] = []
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
 
     async def open_page(*, viewport: dict[str, int] = DESKTOP, **options: Any) -> Page:
         context = await browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
         contexts.append(context)
         context.set_default_timeout(10_000)
-        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=router)
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=console)
         page = await context.new_page()
-        await open_console(page, router, await portal.stack.token())
+        await open_console(page, console, await portal.stack.token())
         return page
 
     yield open_page
@@ -113,14 +113,14 @@ async def test_an_admin_deep_link_opens_the_console_and_the_browser_never_holds_
     portal: Portal, console_pages: ConsolePages
 ) -> None:
     page = await console_pages()
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
 
-    assert page.url == f"{router}{CONSOLE}"
+    assert page.url == f"{console}{CONSOLE}"
     assert await page.locator(".who").inner_text() == "Signed in as root · Sign out"
     html = await page.content()
     assert "accessToken" not in html
     assert "eyJ" not in html  # no JWT anywhere in the page
-    cookies = await page.context.cookies(router + CONSOLE)
+    cookies = await page.context.cookies(console + CONSOLE)
     assert [(c["name"], c["path"], c["httpOnly"]) for c in cookies] == [
         ("latchkey_session", "/admin", True)
     ]
@@ -133,23 +133,23 @@ async def test_an_admin_deep_link_opens_the_console_and_the_browser_never_holds_
 async def test_the_admin_login_page_leads_into_the_console(
     portal: Portal, fresh_context: BrowserContext
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await fresh_context.new_page()
-    await page.goto(f"{router}{CONSOLE}")
-    assert page.url.startswith(f"{router}/admin/auth/login?redirect=")
+    await page.goto(f"{console}{CONSOLE}")
+    assert page.url.startswith(f"{console}/admin/auth/login?redirect=")
     await page.fill("#username", "root")
     await page.fill("#password", ADMIN_PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{router}{CONSOLE}")
+    await page.wait_for_url(f"{console}{CONSOLE}")
     assert await page.locator("h1").inner_text() == "Tokens"
 
 
 async def test_a_generated_token_is_shown_once_copied_and_its_deep_link_signs_in_elsewhere(
     portal: Portal, console_pages: ConsolePages, fresh_context: BrowserContext
 ) -> None:
-    router = portal.stack.router.url
+    console, router = portal.stack.admin_url(), portal.stack.router.url
     page = await console_pages()
-    await page.goto(f"{router}{CONSOLE}/new")
+    await page.goto(f"{console}{CONSOLE}/new")
     await fill_generate_form(
         page,
         user_id=portal.agent_id,
@@ -165,7 +165,7 @@ async def test_a_generated_token_is_shown_once_copied_and_its_deep_link_signs_in
     answer = await landed.value
     assert answer is not None
     # The form as Chromium really posts it: naming the console's origin, not `null`.
-    assert (await answer.request.all_headers()).get("origin") == router
+    assert (await answer.request.all_headers()).get("origin") == console
     assert answer.status == 200
     assert await answer.header_value("cache-control") == "no-store"
 
@@ -198,7 +198,7 @@ async def test_a_generated_token_is_shown_once_copied_and_its_deep_link_signs_in
 
     # Its record never shows the token again.
     await page.get_by_role("link", name="See its record").click()
-    await page.wait_for_url(f"{router}{CONSOLE}/t/{claims['jti']}")
+    await page.wait_for_url(f"{console}{CONSOLE}/t/{claims['jti']}")
     details = await page.locator("main").inner_text()
     assert token not in await page.content()
     for shown in (
@@ -230,16 +230,16 @@ async def test_a_revocation_in_the_console_shows_its_receipt_live_and_the_other_
     await stack.start("registry-2", "auth-2", "router-2")
     instances = list(stack.services.values())
     assert len(instances) == 6
-    router = stack.router.url
+    console = stack.admin_url()
     page = await console_pages()
     generated = await generate(
-        page, router, user_id=portal.agent_id, name="Kiosk", portals=["agent"]
+        page, console, user_id=portal.agent_id, name="Kiosk", portals=["agent"]
     )
     other = await fresh_context.new_page()
     await other.goto(generated.links["agent"])
     assert await other.locator("h1").inner_text() == "Signed in to agent"
 
-    await page.goto(f"{router}{CONSOLE}/t/{generated.jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{generated.jti}")
     dialogs = Dialogs(page, answers=[False, True])
     revoke = page.locator("form", has=page.get_by_role("button", name="Revoke", exact=True))
     await revoke.get_by_label("Reason").fill("kiosk stolen")
@@ -251,7 +251,7 @@ async def test_a_revocation_in_the_console_shows_its_receipt_live_and_the_other_
     # Declined: nothing was sent, the token is still active.
     await until(asked, timeout=5, interval=0.05)
     assert dialogs.messages[0].startswith("confirm: Revoke this token?")
-    assert page.url == f"{router}{CONSOLE}/t/{generated.jti}"
+    assert page.url == f"{console}{CONSOLE}/t/{generated.jti}"
     assert await page.locator("h1 .status").inner_text() == "active"
 
     # Confirmed while one instance (auth-2) is frozen: the receipt waits for it, live.
@@ -259,7 +259,7 @@ async def test_a_revocation_in_the_console_shows_its_receipt_live_and_the_other_
         status = await submit_and_land(page, "Revoke")
         assert status == 200
         assert dialogs.messages[1].startswith("confirm: Revoke this token?")
-        assert page.url.startswith(f"{router}{CONSOLE}/events/")
+        assert page.url.startswith(f"{console}{CONSOLE}/events/")
         assert "Token revoked" in await page.locator("h1").inner_text()
         await page.evaluate("window.stillTheSamePage = true")
 
@@ -295,11 +295,11 @@ async def test_editing_allowed_domains_decides_which_sites_may_link_in(
     browser: Browser,
     partner: str,
 ) -> None:
-    router = portal.stack.router.url
+    console, router = portal.stack.admin_url(), portal.stack.router.url
     page = await console_pages()
     generated = await generate(
         page,
-        router,
+        console,
         user_id=portal.agent_id,
         name="Partner link",
         portals=["agent"],
@@ -322,11 +322,11 @@ async def test_editing_allowed_domains_decides_which_sites_may_link_in(
     assert await before.locator("h1").inner_text() == "Signed in to agent"
     assert await frame_ancestors(landing) == "frame-ancestors 'self' localhost:*"
 
-    await page.goto(f"{router}{CONSOLE}/t/{generated.jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{generated.jti}")
     edit = page.locator("form", has=page.get_by_role("button", name="Save"))
     await edit.get_by_label("Allowed domains").fill("crm.example.com")
     assert await submit_and_land(page, "Save") == 200
-    assert page.url.startswith(f"{router}{CONSOLE}/events/")
+    assert page.url.startswith(f"{console}{CONSOLE}/events/")
     await wait_receipt_complete(page, 3)
     await page.get_by_role("link", name="Back to the token").click()
     assert "crm.example.com" in await page.locator(".details").inner_text()
@@ -349,14 +349,14 @@ async def test_editing_allowed_domains_decides_which_sites_may_link_in(
 async def test_a_name_containing_html_is_shown_as_text_everywhere(
     portal: Portal, console_pages: ConsolePages
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages()
     dialogs = Dialogs(page)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     generated = await generate(
         page,
-        router,
+        console,
         user_id=portal.agent_id,
         name=HTML_NAME,
         description="<script>alert(2)</script>",
@@ -365,11 +365,11 @@ async def test_a_name_containing_html_is_shown_as_text_everywhere(
     assert await page.locator("h1").inner_text() == f"Token generated: {HTML_NAME}"
     assert await page.locator("main img").count() == 0
 
-    await page.goto(f"{router}{CONSOLE}/")
+    await page.goto(f"{console}{CONSOLE}/")
     assert await page.get_by_role("link", name=HTML_NAME, exact=True).count() == 1
     assert await page.locator("main img").count() == 0
 
-    await page.goto(f"{router}{CONSOLE}/t/{generated.jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{generated.jti}")
     assert (await page.locator("h1").inner_text()).startswith(HTML_NAME)
     assert await page.title() == f"{HTML_NAME} · Latchkey"
     assert "<script>alert(2)</script>" in await page.locator(".details").inner_text()
@@ -383,10 +383,10 @@ async def test_a_name_containing_html_is_shown_as_text_everywhere(
 async def test_the_audit_log_shows_a_name_as_it_was_typed(
     portal: Portal, console_pages: ConsolePages
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages()
-    await generate(page, router, user_id=portal.agent_id, name=HTML_NAME, portals=["agent"])
-    await page.goto(f"{router}{CONSOLE}/audit")
+    await generate(page, console, user_id=portal.agent_id, name=HTML_NAME, portals=["agent"])
+    await page.goto(f"{console}{CONSOLE}/audit")
     created = page.locator("tbody tr", has_text="token.create")
     assert HTML_NAME in await created.locator("td[data-label=Details]").inner_text()
 
@@ -396,8 +396,12 @@ CSRF_FORMS = [
     ("/t/{jti}", "Revoke", {"reason": "no csrf"}),
     ("/t/{jti}", "Disable", {}),
     ("/t/{jti}", "Save", {"name": "renamed by a forged form", "allowedDomains": "x.example"}),
-    ("/t/{jti}", "Revoke every token of this user", {"reason": "no csrf"}),
-    ("/new", "Generate", {"name": "no csrf"}),
+    (
+        "/t/{jti}",
+        "Revoke every token of this user",
+        {"reason": "no csrf", "password": ADMIN_PASSWORD},
+    ),
+    ("/new", "Generate", {"name": "no csrf", "password": ADMIN_PASSWORD}),
     ("/policy", "Save", {"domains": "x.example"}),
 ]
 REMOVE_CSRF = """form => {
@@ -410,15 +414,15 @@ REMOVE_CSRF = """form => {
 async def test_a_state_change_without_the_csrf_token_is_refused(
     portal: Portal, console_pages: ConsolePages
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages()
     dialogs = Dialogs(page)  # confirmations accepted: the server must refuse on its own
     jti = jwt.decode(await portal.agent_token(), options={"verify_signature": False})["jti"]
-    await page.goto(f"{router}{CONSOLE}/t/{jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{jti}")
     heading = await page.locator("h1").inner_text()
 
     for path, button, typed in CSRF_FORMS:
-        await page.goto(f"{router}{CONSOLE}{path.format(jti=jti)}")
+        await page.goto(f"{console}{CONSOLE}{path.format(jti=jti)}")
         form = page.locator("main form", has=page.get_by_role("button", name=button, exact=True))
         for name, value in typed.items():
             await form.locator(f"[name={name}]").fill(value)
@@ -433,29 +437,29 @@ async def test_a_state_change_without_the_csrf_token_is_refused(
         assert "Reason: csrf_failed" in await page.locator("main").inner_text(), button
 
     # A forged value is no better than none.
-    await page.goto(f"{router}{CONSOLE}/t/{jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{jti}")
     await page.locator("main form input[name=csrf]").first.evaluate("f => { f.value = 'forged'; }")
     await page.get_by_label("Reason").first.fill("forged")
     assert await submit_and_land(page, "Revoke") == 403
     assert "Reason: csrf_failed" in await page.locator("main").inner_text()
 
     assert len(dialogs.messages) == 3  # both revokes asked first, then were refused
-    await page.goto(f"{router}{CONSOLE}/t/{jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{jti}")
     assert await page.locator("h1").inner_text() == heading
     assert "active" in heading
-    await page.goto(f"{router}{CONSOLE}/policy")
+    await page.goto(f"{console}{CONSOLE}/policy")
     assert await page.locator("textarea[name=domains]").input_value() == ""
-    await page.goto(f"{router}{CONSOLE}/?q=csrf")
+    await page.goto(f"{console}{CONSOLE}/?q=csrf")
     assert await page.locator("table.tokens").count() == 0
 
 
 async def test_the_console_is_readable_and_usable_at_phone_width(
     portal: Portal, console_pages: ConsolePages
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages(viewport=PHONE)
     await portal.agent_token()  # a second row besides the admin's own session
-    await page.goto(f"{router}{CONSOLE}/")
+    await page.goto(f"{console}{CONSOLE}/")
 
     # The list is a stack of cards: no table header, each row a block with labelled cells.
     assert not await page.locator("table.tokens thead").is_visible()
@@ -475,7 +479,7 @@ async def test_the_console_is_readable_and_usable_at_phone_width(
     await screenshot(page, "console-token-list-phone")
 
     # The forms are usable: every field inside the screen; generate, then revoke, with them.
-    await page.goto(f"{router}{CONSOLE}/new")
+    await page.goto(f"{console}{CONSOLE}/new")
     assert await horizontal_overflow(page) == 0
     for field in await page.locator(
         "main form :is(input:not([type=hidden]), select, textarea, button)"
@@ -496,7 +500,7 @@ async def test_the_console_is_readable_and_usable_at_phone_width(
     jti = (
         await page.get_by_role("link", name="See its record").get_attribute("href") or ""
     ).rsplit("/", 1)[1]
-    await page.goto(f"{router}{CONSOLE}/t/{jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{jti}")
     assert await horizontal_overflow(page) == 0
     await screenshot(page, "console-token-details-phone")
     Dialogs(page)
@@ -506,23 +510,23 @@ async def test_the_console_is_readable_and_usable_at_phone_width(
     await wait_receipt_complete(page, 3)
     assert await horizontal_overflow(page) == 0
     for path in ("/policy", "/audit"):
-        await page.goto(f"{router}{CONSOLE}{path}")
+        await page.goto(f"{console}{CONSOLE}{path}")
         assert await horizontal_overflow(page) == 0, path
 
 
 async def test_disable_enable_and_the_domain_policy_are_changed_in_the_console_and_audited(
     portal: Portal, console_pages: ConsolePages, fresh_context: BrowserContext
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages()
     generated = await generate(
-        page, router, user_id=portal.agent_id, name="Shift phone", portals=["agent"]
+        page, console, user_id=portal.agent_id, name="Shift phone", portals=["agent"]
     )
     other = await fresh_context.new_page()
     await other.goto(generated.links["agent"])
     assert await other.locator("h1").inner_text() == "Signed in to agent"
 
-    await page.goto(f"{router}{CONSOLE}/t/{generated.jti}")
+    await page.goto(f"{console}{CONSOLE}/t/{generated.jti}")
     assert await submit_and_land(page, "Disable") == 200
     await wait_receipt_complete(page, 3)
     response = await other.reload()
@@ -561,7 +565,7 @@ async def test_every_field_of_the_generated_page_has_an_accessible_name(
 ) -> None:
     page = await console_pages()
     await generate(
-        page, portal.stack.router.url, user_id=portal.agent_id, name="Named", portals=["agent"]
+        page, portal.stack.admin_url(), user_id=portal.agent_id, name="Named", portals=["agent"]
     )
     assert await page.get_by_role("textbox", name="Access token").count() == 1
     assert await page.get_by_role("textbox", name="agent").count() == 1
@@ -572,7 +576,7 @@ async def test_copying_a_deep_link_says_it_was_copied(
 ) -> None:
     page = await console_pages()
     await generate(
-        page, portal.stack.router.url, user_id=portal.agent_id, name="Copied", portals=["agent"]
+        page, portal.stack.admin_url(), user_id=portal.agent_id, name="Copied", portals=["agent"]
     )
     row = page.locator(".links li").first
     await row.get_by_role("button", name="Copy", exact=True).click()
@@ -582,7 +586,7 @@ async def test_copying_a_deep_link_says_it_was_copied(
 async def test_the_console_offers_a_way_to_sign_out(
     portal: Portal, console_pages: ConsolePages
 ) -> None:
-    router = portal.stack.router.url
+    console = portal.stack.admin_url()
     page = await console_pages()
     sign_out = page.get_by_role("button", name="Sign out").or_(
         page.get_by_role("link", name="Sign out")
@@ -591,8 +595,8 @@ async def test_the_console_offers_a_way_to_sign_out(
     await sign_out.click()
     if await page.get_by_role("button", name="Sign out").count():
         await page.get_by_role("button", name="Sign out").click()
-    await page.goto(f"{router}{CONSOLE}")
-    assert page.url.startswith(f"{router}/admin/auth/login")
+    await page.goto(f"{console}{CONSOLE}")
+    assert page.url.startswith(f"{console}/admin/auth/login")
 
 
 async def test_the_console_is_readable_in_dark_mode(

@@ -9,14 +9,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests.conftest import INTERNAL_TOKEN
 from tests.e2e.conftest import ProcessFactory, base_env
+from tests.support.credentials import AS_AUTH, CREDENTIALS
 from tests.support.events import EventTap
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.processes import ServiceProcess
 
-INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+INTERNAL = AS_AUTH
 
 
 async def start_registry(
@@ -125,6 +125,6 @@ async def test_no_log_line_ever_holds_a_token_or_credential(
     for line in text.splitlines():
         if line.startswith("{"):
             json.loads(line)
-    for secret in (admin_token, forged, INTERNAL_TOKEN, admin_token.split(".")[2][:40]):
+    for secret in (admin_token, forged, *CREDENTIALS.values(), admin_token.split(".")[2][:40]):
         assert secret not in text
     assert "eyJ" not in text

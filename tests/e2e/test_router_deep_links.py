@@ -1,12 +1,14 @@
 """Deep-link login to any page, sessions, errors and hostile input, with the router, auth and
 the registry as real processes and a small upstream of the tests' own."""
 
+import json
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import jwt
 
 from tests.e2e.conftest import Portal
+from tests.support.processes import free_port
 from tests.support.stack import Stack
 
 
@@ -214,7 +216,9 @@ async def test_the_login_form_refuses_cross_site_posts(portal: Portal) -> None:
 
 async def test_single_use_links_work_once(stack: Stack, portal_factory: Any) -> None:
     portal = await portal_factory(
-        LATCHKEY_PORTALS='{"agent": {"singleUseLinks": true}, "admin": {}}'
+        LATCHKEY_PORTALS=json.dumps(
+            {"agent": {"singleUseLinks": True}, "admin": {"port": free_port()}}
+        )
     )
     token = await portal.agent_token()
     first = await portal.get(f"/agent/app?accessToken={token}")

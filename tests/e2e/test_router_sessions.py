@@ -92,7 +92,10 @@ async def test_large_bodies_stream_both_ways(portal: Portal) -> None:
     assert len(big.body) == 8 * 1024 * 1024
 
 
-async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(portal: Portal) -> None:
+async def test_identity_headers_are_ours_and_hop_by_hop_headers_stay_put(
+    portal_factory: PortalFactory,
+) -> None:
+    portal = await portal_factory(admin_app=True)
     token = await portal.agent_token()
     cookies = await portal.session_cookie(token)
     spoofed = {
@@ -298,7 +301,8 @@ async def test_forward_auth_answers_with_identity_headers(portal: Portal) -> Non
     await until(refused, timeout=5)
 
 
-async def test_tampered_or_foreign_cookies_are_no_session(portal: Portal) -> None:
+async def test_tampered_or_foreign_cookies_are_no_session(portal_factory: PortalFactory) -> None:
+    portal = await portal_factory(admin_app=True)
     cookies = await portal.session_cookie(await portal.agent_token())
     value = cookies["latchkey_session"]
     middle = len(value) // 2
@@ -311,11 +315,38 @@ async def test_tampered_or_foreign_cookies_are_no_session(portal: Portal) -> Non
     assert page.status == 401
 
 
-async def test_the_router_also_listens_on_extra_ports(portal_factory: PortalFactory) -> None:
+async def test_each_portal_is_served_on_its_own_port_and_extra_ports_serve_no_portal(
+    portal_factory: PortalFactory,
+) -> None:
     extra = free_port()
     portal = await portal_factory(LATCHKEY_ROUTER_EXTRA_PORTS=str(extra))
     token = await portal.agent_token()
-    async with portal.client.get(
-        f"http://127.0.0.1:{extra}/agent/app?accessToken={token}", allow_redirects=False
-    ) as response:
-        assert response.status == 303
+    admin = await portal.stack.token()
+    router = portal.stack.router.url
+    admin_origin = portal.stack.admin_url()
+    navigate = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+
+    async def get(url: str, **headers: str) -> aiohttp.ClientResponse:
+        async with portal.client.get(url, headers=headers, allow_redirects=False) as response:
+            await response.read()
+            return response
+
+    signed_in = await get(f"{router}/agent/app?accessToken={token}")
+    assert signed_in.status == 303
+    assert "latchkey_session=" in signed_in.headers["Set-Cookie"]
+    console = await get(f"{admin_origin}/admin/welcome?accessToken={admin}")
+    assert console.status == 303, "existing clients' admin links: the admin portal's own port"
+    # A portal asked for on another portal's origin: a page is sent there, a program refused.
+    for url, portal_origin in (
+        (f"{router}/admin/welcome?accessToken={admin}", admin_origin),
+        (f"{admin_origin}/agent/chat?accessToken={token}", router),
+        (f"{URL(router).with_port(extra)}/agent/chat?accessToken={token}", router),
+    ):
+        moved = await get(url, **navigate)
+        assert moved.status == 307, url
+        assert moved.headers["Location"] == portal_origin + URL(url).raw_path_qs
+        assert "Set-Cookie" not in moved.headers
+        refused = await get(url, Accept="application/json")
+        assert refused.status == 421, url
+    ready = await get(f"{URL(router).with_port(extra)}/readyz")
+    assert ready.status == 200, "the extra port answers health and forward-auth"

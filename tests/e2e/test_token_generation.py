@@ -6,10 +6,10 @@ from typing import Any
 
 import jwt
 
-from tests.conftest import INTERNAL_TOKEN
+from tests.support.credentials import AS_AUTH
 from tests.support.stack import Stack
 
-INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+INTERNAL = AS_AUTH
 
 
 async def generate(stack: Stack, admin: str, **body: Any) -> Any:

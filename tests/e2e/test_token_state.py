@@ -11,9 +11,9 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.support.credentials import AS_AUTH
 from tests.support.processes import ServiceProcess
 from tests.support.propagation import (
-    INTERNAL,
     all_in_step_with_registry,
     check,
     record,
@@ -206,7 +206,7 @@ async def test_restarts_mid_stream_and_late_starters_end_in_the_registrys_state(
                     "POST",
                     f"/internal/v1/tokens/{claims['jti']}/revoke",
                     json={"reason": "bulk"},
-                    headers=INTERNAL,
+                    headers=AS_AUTH,
                 )
                 for claims in claims_list[start:stop]
             ],
@@ -236,7 +236,7 @@ async def record_token(stack: Stack, claims: dict[str, Any]) -> None:
         "registry",
         "POST",
         "/internal/v1/tokens",
-        headers=INTERNAL,
+        headers=AS_AUTH,
         json={
             "jti": claims["jti"],
             "userId": claims["sub"],

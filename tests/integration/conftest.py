@@ -12,11 +12,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from latchkey.registry.app import create_app
 from latchkey.registry.settings import RegistrySettings
-from tests.conftest import INTERNAL_TOKEN
+from tests.support.credentials import AS_AUTH, KEY_ENCRYPTION_KEY, credential_settings
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 
-INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+INTERNAL = AS_AUTH
+"""What auth presents: the registry's internal endpoints other than the router's take it."""
 
 
 def registry_settings(
@@ -27,7 +28,8 @@ def registry_settings(
         "amqp_url": infra.amqp_url,
         "events_exchange": exchange,
         "auth_url": auth_url,
-        "internal_token": INTERNAL_TOKEN,
+        **credential_settings("registry"),
+        "key_encryption_key": KEY_ENCRYPTION_KEY,
         "relay_poll_interval": 0.2,
         "heartbeat_interval": 0.2,
         "startup_timeout": 5,

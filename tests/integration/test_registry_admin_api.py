@@ -294,3 +294,37 @@ async def test_openapi_document_lists_every_route(registry: Registry) -> None:
     assert {"/api/v1/tokens", "/api/v1/tokens/{jti}/revoke", "/internal/v1/events"} <= set(
         document["paths"]
     )
+
+
+async def test_any_jti_can_be_revoked_known_or_not(registry: Registry) -> None:
+    """A token signed but never recorded (or one an admin only knows the jti of) is revoked
+    like any other: the revocation is kept, announced, and refuses recording it later."""
+    admin = await registry.admin()
+    token, claims = registry.issuer.token()
+    async with EventTap(
+        registry.settings.amqp_url.get_secret_value(), registry.settings.events_exchange
+    ) as tap:
+        response = await registry.client.post(
+            f"/api/v1/tokens/{claims['jti']}/revoke", json={"reason": "leaked"}, headers=admin
+        )
+        body = await response.json()
+        assert response.status == 200, body
+        assert (body["data"]["kind"], body["data"]["status"]) == ("unknown", "revoked")
+        event = await tap.next()
+    assert (event["type"], event["jti"], event["seq"]) == (
+        "token.revoked",
+        claims["jti"],
+        body["data"]["eventSeq"],
+    )
+    again = await registry.client.post(
+        f"/api/v1/tokens/{claims['jti']}/revoke", json={"reason": "leaked"}, headers=admin
+    )
+    assert (await again.json())["data"]["eventSeq"] is None, "revoking again changes nothing"
+    late = await registry.client.post(
+        "/internal/v1/tokens", json=record_body(claims), headers=INTERNAL
+    )
+    assert (late.status, (await late.json())["reason"]) == (409, "jti_taken")
+    introspected = await registry.client.post(
+        "/internal/v1/introspect", json={"token": token}, headers=INTERNAL
+    )
+    assert (await introspected.json())["data"] == {"active": False, "reason": "token_revoked"}

@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 
 import jwt
 from aiohttp import web
-from playwright.async_api import Dialog, Page
+from playwright.async_api import Dialog, Locator, Page
 
 from tests.support.processes import ServiceProcess
+from tests.support.stack import ADMIN_PASSWORD
 
 CONSOLE = "/admin/tokens"
 
@@ -70,6 +71,14 @@ async def fill_generate_form(
     for portal in portals:
         await form.get_by_label(portal, exact=True).check()
     await form.get_by_label("Allowed domains").fill("\n".join(allowed_domains))
+    await confirm_access(form)
+
+
+async def confirm_access(form: Locator, password: str = ADMIN_PASSWORD) -> None:
+    """Type the admin's password where the console asks for it (confirm access)."""
+    field = form.get_by_label("Your password")
+    if await field.count():
+        await field.fill(password)
 
 
 async def generate(page: Page, router: str, **fields: Any) -> Generated:

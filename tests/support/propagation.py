@@ -8,18 +8,19 @@ from typing import Any
 
 from latchkey.common.events import TokenStateSnapshot
 from latchkey.common.tokenstate.view import TokenStateView
-from tests.conftest import INTERNAL_TOKEN
+from tests.support.credentials import AS_AUTH, instance_headers
 from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack
 
-INTERNAL = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 async def check(stack: Stack, instance: ServiceProcess, token: str) -> dict[str, Any]:
     """What `instance` says about `token` (honoured, or why not)."""
     async with stack.session.post(
-        instance.url + "/internal/v1/token-state/check", json={"token": token}, headers=INTERNAL
+        instance.url + "/internal/v1/token-state/check",
+        json={"token": token},
+        headers=instance_headers(instance.name),
     ) as response:
         body = await response.json()
     if response.status != 200:
@@ -30,7 +31,7 @@ async def check(stack: Stack, instance: ServiceProcess, token: str) -> dict[str,
 
 async def status(stack: Stack, instance: ServiceProcess) -> dict[str, Any]:
     async with stack.session.get(
-        instance.url + "/internal/v1/token-state/status", headers=INTERNAL
+        instance.url + "/internal/v1/token-state/status", headers=instance_headers(instance.name)
     ) as response:
         data: dict[str, Any] = (await response.json())["data"]
         return data
@@ -39,7 +40,7 @@ async def status(stack: Stack, instance: ServiceProcess) -> dict[str, Any]:
 async def registry_digest(stack: Stack) -> tuple[int, str]:
     """The registry's current state, digested exactly as instances digest their views."""
     async with stack.session.get(
-        stack.registry.url + "/internal/v1/token-state", headers=INTERNAL
+        stack.registry.url + "/internal/v1/token-state", headers=AS_AUTH
     ) as response:
         snapshot = TokenStateSnapshot.model_validate((await response.json())["data"])
     view = TokenStateView()

@@ -1,6 +1,7 @@
 """Latchkey's services started together as real processes, and a client that speaks to them."""
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from tests.conftest import INTERNAL_TOKEN
+from tests.support.credentials import KEY_ENCRYPTION_KEY, credential_env
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess, free_port
 
@@ -61,7 +62,12 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(
-        default_factory=lambda: {"auth": free_port(), "registry": free_port()}
+        default_factory=lambda: {
+            "auth": free_port(),
+            "registry": free_port(),
+            "router": free_port(),
+            "router:admin": free_port(),
+        }
     )
     """Ports by instance name: `auth`, `auth-2`, `registry`, ... (the first ones are
     where services find each other)."""
@@ -78,12 +84,21 @@ class Stack:
     def router(self) -> ServiceProcess:
         return self.services["router"]
 
+    def portals(self, router: str) -> str:
+        """LATCHKEY_PORTALS for a router instance: the admin portal on a port of its own."""
+        admin = self.ports.setdefault(f"{router}:admin", free_port())
+        return json.dumps({"agent": {"embeddable": True}, "admin": {"port": admin}})
+
+    def admin_url(self, router: str = "router") -> str:
+        """Where a router serves the admin portal (and the token console)."""
+        return f"http://127.0.0.1:{self.ports[f'{router}:admin']}"
+
     def common_env(self) -> dict[str, str]:
         return {
             "LATCHKEY_DATABASE_URL": self.database_url,
             "LATCHKEY_AMQP_URL": self.infra.amqp_url,
             "LATCHKEY_EVENTS_EXCHANGE": self.exchange,
-            "LATCHKEY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "LATCHKEY_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY,
             "LATCHKEY_LOG_FORMAT": "json",
             "LATCHKEY_LOG_LEVEL": "DEBUG",
             "LATCHKEY_STARTUP_TIMEOUT": "10",
@@ -93,17 +108,27 @@ class Stack:
             "LATCHKEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LATCHKEY_HEARTBEAT_INTERVAL": "0.2",
             "LATCHKEY_SESSION_KEYS": SESSION_KEY,
+            # Every service reads the portals (the registry's console links into them).
+            "LATCHKEY_ROUTER_PORT": str(self.ports["router"]),
+            "LATCHKEY_PORTALS": self.portals("router"),
             **FAST_HASHING,
             **self.env,
         }
 
     def process(self, name: str, **env: str) -> ServiceProcess:
-        """The process of instance `name` (`auth`, `registry-2`, ...), not started yet."""
+        """The process of instance `name` (`auth`, `registry-2`, ...), not started yet. A
+        router serves the admin portal on a port of its own (`admin_url`), as `make run`."""
         service = name.split("-")[0]
         module, port_variable = SERVICES[service]
         port = self.ports.setdefault(name, free_port())
+        if service == "router":
+            if "LATCHKEY_PORTALS" not in env and name != "router":
+                env = {**env, "LATCHKEY_PORTALS": self.portals(name)}
+            portals = json.loads(env.get("LATCHKEY_PORTALS") or self.portals(name))
+            self.ports[f"{name}:admin"] = portals.get("admin", {}).get("port") or port
         environment = {
             **self.common_env(),
+            **credential_env(service),
             "LATCHKEY_INSTANCE_ID": name,
             **env,
             port_variable: str(port),

@@ -210,6 +210,18 @@ def test_compose_sets_only_latchkey_variables_the_settings_class_reads(
     assert latchkey_names <= env_names(LATCHKEY_SERVICES[name].settings)
 
 
+# What each service holds (README, "Trust boundaries"): its own credential and its callers'.
+HELD = {
+    "auth": {"auth", "registry", "router"},
+    "token-registry": {"auth", "registry", "router"},
+    "portal-router": {"router"},
+}
+STORES_DATA = {"auth", "token-registry"}
+BROKER_USER = {"auth": "latchkey-instance", "token-registry": "latchkey-registry",
+               "portal-router": "latchkey-instance"}  # fmt: skip
+SETUP_USERS = ROOT / "deploy" / "rabbitmq" / "setup-users.sh"
+
+
 @pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
 def test_compose_environment_with_example_values_is_accepted_by_the_settings_class(
     compose: dict[str, Any],
@@ -219,13 +231,35 @@ def test_compose_environment_with_example_values_is_accepted_by_the_settings_cla
 ) -> None:
     for variable in [key for key in os.environ if key.startswith("LATCHKEY_")]:
         monkeypatch.delenv(variable)
-    # env_file passes .env to the container; `environment:` wins over it.
-    environment = {**env_example, **environment_of(compose["services"][name])}
+    # No service is given .env whole: what it gets is its `environment:` (and latchkey.env).
+    environment = environment_of(compose["services"][name])
     for key, value in filled(environment, env_example).items():
         monkeypatch.setenv(key, value)
     settings = LATCHKEY_SERVICES[name].settings()
     assert settings.host == "0.0.0.0"
-    assert settings.internal_token.get_secret_value() == env_example["LATCHKEY_INTERNAL_TOKEN"]
+    assert set(settings.credentials()) == HELD[name]
+    held = {key: value.get_secret_value() for key, value in settings.credentials().items()}
+    assert all(held.values()), f"{name} is given an empty credential"
+
+
+def test_each_service_gets_only_what_it_uses(compose: dict[str, Any]) -> None:
+    """Least privilege in the compose file: no .env whole, the credentials each one holds,
+    the database only where data is stored."""
+    for name in LATCHKEY_SERVICES:
+        service = compose["services"][name]
+        assert all(
+            (entry["path"] if isinstance(entry, dict) else entry) != ".env"
+            for entry in service.get("env_file", [])
+        ), f"{name} is given .env whole"
+        environment = environment_of(service)
+        credentials = {
+            key.removeprefix("LATCHKEY_").removesuffix("_CREDENTIAL").lower()
+            for key in environment
+            if key.endswith("_CREDENTIAL")
+        }
+        assert credentials == HELD[name], name
+        assert ("LATCHKEY_DATABASE_URL" in environment) == (name in STORES_DATA), name
+    assert "postgres" not in compose["services"]["portal-router"]["depends_on"]
 
 
 def test_database_and_broker_urls_use_the_compose_database_and_credentials(
@@ -233,22 +267,24 @@ def test_database_and_broker_urls_use_the_compose_database_and_credentials(
 ) -> None:
     services = compose["services"]
     postgres = filled(environment_of(services["postgres"]), env_example)
-    rabbitmq = filled(environment_of(services["rabbitmq"]), env_example)
+    setup = filled(environment_of(services["broker-setup"]), env_example)
+    # setup-users.sh: `user <name> "$<PASSWORD VARIABLE>"`, one line a broker user.
+    made = dict(re.findall(r'^user (\S+) "\$(\w+)"$', SETUP_USERS.read_text(), flags=re.M))
+    assert set(made) == {"latchkey-registry", "latchkey-instance"}
     for name in LATCHKEY_SERVICES:
         environment = filled(environment_of(services[name]), env_example)
-        database = URL(environment["LATCHKEY_DATABASE_URL"])
-        assert (database.host, database.port) == ("postgres", 5432)
-        assert database.path == "/" + postgres["POSTGRES_DB"]
-        assert (database.user, database.password) == (
-            postgres["POSTGRES_USER"],
-            postgres["POSTGRES_PASSWORD"],
-        )
+        if name in STORES_DATA:
+            database = URL(environment["LATCHKEY_DATABASE_URL"])
+            assert (database.host, database.port) == ("postgres", 5432)
+            assert database.path == "/" + postgres["POSTGRES_DB"]
+            assert (database.user, database.password) == (
+                postgres["POSTGRES_USER"],
+                postgres["POSTGRES_PASSWORD"],
+            )
         broker = URL(environment["LATCHKEY_AMQP_URL"])
         assert (broker.host, broker.port) == ("rabbitmq", 5672)
-        assert (broker.user, broker.password) == (
-            rabbitmq["RABBITMQ_DEFAULT_USER"],
-            rabbitmq["RABBITMQ_DEFAULT_PASS"],
-        )
+        assert broker.user == BROKER_USER[name], name
+        assert broker.password == setup[made[broker.user]], name
 
 
 def test_service_urls_name_latchkey_services_on_their_default_ports(
@@ -257,6 +293,8 @@ def test_service_urls_name_latchkey_services_on_their_default_ports(
     for name in LATCHKEY_SERVICES:
         environment = environment_of(compose["services"][name])
         for key in ("LATCHKEY_AUTH_URL", "LATCHKEY_REGISTRY_URL"):
+            if key not in environment:
+                continue  # a service that calls nobody there (the registry calls auth only)
             url = URL(environment[key])
             # A service the Dockerfile can build but compose does not run yet is allowed.
             assert url.host in dockerfile_modules, f"{key} names no Latchkey service"
@@ -269,9 +307,10 @@ def test_published_and_healthcheck_ports_are_the_settings_default_port(
     compose: dict[str, Any], name: str
 ) -> None:
     service, port = compose["services"][name], str(default_port(LATCHKEY_SERVICES[name]))
-    extra = environment_of(service).get("LATCHKEY_ROUTER_EXTRA_PORTS", "")
-    expected = [port, *(item.strip() for item in extra.split(",") if item.strip())]
-    assert port_mappings(service) == [(each, each) for each in expected]
+    settings = LATCHKEY_SERVICES[name].settings
+    # The router also publishes every port a portal is served on, by default.
+    listening = settings().listening_ports() if settings is RouterSettings else [int(port)]
+    assert port_mappings(service) == [(str(each), str(each)) for each in listening]
     test = service["healthcheck"]["test"]
     # The slim image has no curl or wget: the probe is the image's Python.
     assert test[:3] == ["CMD", "python", "-c"]
@@ -375,13 +414,23 @@ def test_env_example_sets_only_variables_that_compose_or_a_service_reads(
 
 def test_env_example_holds_placeholders_not_secrets(env_example: dict[str, str]) -> None:
     for name, value in env_example.items():
-        if re.search(r"PASS|TOKEN|SECRET|(^|_)KEY", name.removeprefix("LATCHKEY_")):
+        if re.search(
+            r"PASS|TOKEN|SECRET|CREDENTIAL|(^|_)KEYS?($|_)", name.removeprefix("LATCHKEY_")
+        ):
             assert value.startswith("change-me"), f"{name} looks like a real secret"
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
-    assert {".git", ".venv", ".env", "tests", "test-artifacts", "bench/results"} <= ignored
+    assert {
+        ".git",
+        ".venv",
+        ".env",
+        "latchkey.env",
+        "tests",
+        "test-artifacts",
+        "bench/results",
+    } <= ignored
 
 
 @pytest.mark.skipif(

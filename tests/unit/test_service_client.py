@@ -8,13 +8,16 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from latchkey.common.credentials import ServiceCredentials
 from latchkey.common.registry_client import RegistryClient, RegistryUnavailable
 
 ANSWERS: dict[str, tuple[int, Any]] = {
     "used": (409, {"message": "used", "code": 409, "reason": "link_already_used", "data": None}),
     "unknown": (404, {"message": "no", "code": 404, "reason": "token_not_found", "data": None}),
     "no-data": (200, {"message": "OK", "code": 200}),
-    "first": (200, {"message": "OK", "code": 200, "data": True}),
+    "first": (200, {"message": "OK", "code": 200, "data": {"firstUse": True}}),
+    "other-shape": (200, {"message": "OK", "code": 200, "data": True}),
+    "not-json": (200, "<html>a proxy's page</html>"),
 }
 
 
@@ -25,13 +28,16 @@ async def registry(aiohttp_server: Any) -> Any:
 
     async def deep_link(request: web.Request) -> web.Response:
         status, body = ANSWERS[outcomes[request.match_info["jti"]]]
+        if isinstance(body, str):
+            return web.Response(text=body, status=status, content_type="text/html")
         return web.json_response(body, status=status)
 
     app = web.Application()
     app.router.add_post("/internal/v1/tokens/{jti}/deep-link", deep_link)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as session:
-        client = RegistryClient(str(server.make_url("")), SecretStr("x" * 32), session)
+        credentials = ServiceCredentials("router", {"router": SecretStr("x" * 32)})
+        client = RegistryClient(str(server.make_url("")), credentials, session)
         yield client, outcomes
 
 
@@ -46,6 +52,6 @@ async def test_deep_link_answers(registry: Any) -> None:
 
     assert await mark("first") is True
     assert await mark("used") is False
-    for outcome in ("unknown", "no-data"):
+    for outcome in ("unknown", "no-data", "other-shape", "not-json"):
         with pytest.raises(RegistryUnavailable):
             await mark(outcome)

@@ -2,15 +2,17 @@
 
 import time
 import uuid
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
 from pydantic import SecretStr
 
-from latchkey.common.events import TokenStateSnapshot
+from latchkey.common.events import DomainPolicyChanged, TokenStateSnapshot
 from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
-from latchkey.portal.gatekeeper import Identity, SessionDecisions
+from latchkey.portal.admission import Identity
+from latchkey.portal.gatekeeper import SessionDecisions
 from latchkey.portal.sessions import Session
 from latchkey.portal.settings import RouterSettings
 
@@ -32,7 +34,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def state() -> TokenState:
-    settings = RouterSettings(session_keys=[SecretStr("k" * 43 + "=")], internal_token="x" * 32)
+    settings = RouterSettings(session_keys=[SecretStr("k" * 43 + "=")])
     # Source and broker are never reached here: the view is loaded by hand.
     state = TokenState(settings, service="portal-router", source=mock.Mock(), broker=mock.Mock())
     state.view.load(
@@ -40,8 +42,20 @@ def state() -> TokenState:
             seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
         )
     )
-    state.sequencer.in_sync_at = time.monotonic()
+    state.sequencer.heard(0, datetime.now(UTC))
     return state
+
+
+def heard_long_ago(state: TokenState) -> None:
+    """The view last heard from the registry an hour ago (its clocks moved on)."""
+    state.sequencer._wall = lambda: time.time() + 3600  # type: ignore[method-assign]
+    state.sequencer._monotonic = lambda: time.monotonic() + 3600  # type: ignore[method-assign]
+
+
+def heard_just_now(state: TokenState) -> None:
+    state.sequencer._wall = time.time  # type: ignore[method-assign]
+    state.sequencer._monotonic = time.monotonic  # type: ignore[method-assign]
+    state.sequencer.heard(0, datetime.now(UTC))
 
 
 @pytest.fixture
@@ -85,7 +99,8 @@ def test_any_change_to_the_view_sends_the_next_request_through_the_full_check(
     decisions: SessionDecisions, state: TokenState, clock: Clock
 ) -> None:
     decisions.remember(HEADER, identity(clock), decisions.stamp())
-    state.view.skip(1)  # even an event this version cannot read
+    # Even a change that restricts some other token.
+    state.view.apply(DomainPolicyChanged(seq=1, at=datetime.now(UTC), domains=[]))
     assert decisions.recall(HEADER, "agent") is None
 
 
@@ -101,10 +116,10 @@ def test_a_stale_view_decides_afresh_every_time(
     decisions: SessionDecisions, state: TokenState, clock: Clock
 ) -> None:
     decisions.remember(HEADER, identity(clock), decisions.stamp())
-    state.sequencer.in_sync_at = time.monotonic() - 3600
+    heard_long_ago(state)
     assert decisions.recall(HEADER, "agent") is None
     decisions.remember(HEADER + "2", identity(clock), decisions.stamp())
-    state.sequencer.in_sync_at = time.monotonic()
+    heard_just_now(state)
     assert decisions.recall(HEADER + "2", "agent") is None, "made while stale: never kept"
     # In sync again with no change applied: the live view's own decision still holds.
     assert decisions.recall(HEADER, "agent") is not None
@@ -126,7 +141,8 @@ def test_a_decision_made_while_the_view_changed_is_not_kept(
     decisions: SessionDecisions, state: TokenState, clock: Clock
 ) -> None:
     stamp = decisions.stamp()
-    state.view.skip(1)  # an event applied while the decision awaited something
+    # An event applied while the decision awaited something.
+    state.view.apply(DomainPolicyChanged(seq=1, at=datetime.now(UTC), domains=[]))
     decisions.remember(HEADER, identity(clock), stamp)
     assert decisions.recall(HEADER, "agent") is None
 

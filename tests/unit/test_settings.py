@@ -38,11 +38,13 @@ def test_only_the_password_of_a_url_is_treated_as_secret() -> None:
     settings = RegistrySettings(
         _env_file=None,
         database_url="postgresql://app:pg-password-1@db:5432/latchkey",
-        internal_token="internal-credential-1",
+        registry_credential="registry-credential-1",
+        router_credential="router-credential-1",
+        key_encryption_key="fernet-key-1",
     )
     found = secrets_of(settings)
     assert "pg-password-1" in found
-    assert "internal-credential-1" in found
+    assert {"registry-credential-1", "router-credential-1", "fernet-key-1"} <= set(found)
     assert "guest" in found
     assert not any("db:5432" in value for value in found)
 
@@ -61,8 +63,21 @@ def test_every_list_setting_reads_commas_or_a_json_array(monkeypatch: pytest.Mon
     router = RouterSettings(_env_file=None)
     assert router.router_extra_ports == [9004, 9010]
     assert [key.get_secret_value() for key in router.session_keys] == keys
-    assert router.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+    assert [str(network) for network in router.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
     assert AuthSettings(_env_file=None).login_platforms == ["BYTEDESK", "WEB"]
     monkeypatch.setenv("LATCHKEY_ROUTER_EXTRA_PORTS", "9004,port")
     with pytest.raises(ValidationError):
         RouterSettings(_env_file=None)
+
+
+@pytest.mark.parametrize("networks", ["not-a-network", "10.0.0.0/33", "10.0.0.1,,x"])
+def test_trusted_proxies_are_checked_once_when_read(
+    monkeypatch: pytest.MonkeyPatch, networks: str
+) -> None:
+    from latchkey.auth.settings import AuthSettings
+    from latchkey.portal.settings import RouterSettings
+
+    monkeypatch.setenv("LATCHKEY_TRUSTED_PROXIES", networks)
+    for settings in (AuthSettings, RouterSettings):
+        with pytest.raises(ValidationError, match="trusted_proxies"):
+            settings(_env_file=None)

@@ -72,7 +72,7 @@ def state_after(events: list[TokenEvent | UnknownEvent], upto: int) -> TokenStat
     view.loaded = True
     for event in events[:upto]:
         if isinstance(event, UnknownEvent):
-            view.skip(event.seq)
+            view.seq = event.seq  # a newer type: what it means is in the registry's snapshot
         else:
             view.apply(event)
     return view
@@ -171,7 +171,10 @@ async def run_interleaving(
     sequencer.on_applied(applied.append)
 
     async def deliver(kind: str, seq: int, catch_up_now: bool) -> None:
-        behind = sequencer.offer(events[seq - 1]) if kind == "event" else sequencer.heard(seq)
+        if kind == "event":
+            behind = sequencer.offer(events[seq - 1])
+        else:
+            behind = sequencer.heard(seq, datetime.now(UTC))
         if behind and catch_up_now:
             await sequencer.catch_up()
 
@@ -212,7 +215,8 @@ def test_complete_in_order_delivery_never_asks_the_registry(
     ops: list[tuple[str, int, int]], data: st.DataObject
 ) -> None:
     """Duplicates of what the snapshot covers are skipped, the rest applies directly."""
-    events = [build_event(seq, op) for seq, op in enumerate(ops, start=1)]
+    known = [op for op in ops if op[0] != "unknown"] or [("revoke", 0, 0)]
+    events = [build_event(seq, op) for seq, op in enumerate(known, start=1)]
     snapshot_at = data.draw(st.integers(0, len(events)))
     replayed = data.draw(st.integers(0, snapshot_at))
     source = RegistryStandIn(events, snapshot_at, 10, 1)
@@ -231,8 +235,34 @@ def test_complete_in_order_delivery_never_asks_the_registry(
         await sequencer.load_snapshot()
         for event in events[replayed:]:
             assert not sequencer.offer(event)
-        assert not sequencer.heard(len(events))
+        assert not sequencer.heard(len(events), datetime.now(UTC))
         assert view.seq == len(events)
 
     asyncio.run(run())
     assert fetches == []
+
+
+def test_an_event_type_this_version_cannot_read_is_asked_about_never_skipped() -> None:
+    """A signed message of a newer type (or a forged one naming the next number) is no reason
+    to move on: the registry is asked, and its snapshot states what the event did."""
+    events = [
+        build_event(1, ("revoke", 0, 0)),
+        UnknownEvent(seq=2, type="token.something_new"),
+        build_event(3, ("disable", 1, 0)),
+    ]
+    source = RegistryStandIn(events, 1, 10, 1)
+
+    async def run() -> TokenStateView:
+        view = TokenStateView()
+        sequencer = Sequencer(view, source)
+        await sequencer.load_snapshot()
+        assert sequencer.offer(events[1]), "an unknown type is a gap to fill"
+        assert view.seq == 1
+        assert sequencer.offer(events[2]), "held until the gap is filled"
+        await sequencer.catch_up()
+        return view
+
+    view = asyncio.run(run())
+    assert view.seq == 3
+    assert source.snapshots == 2, "the registry's snapshot said what event 2 meant"
+    assert view.restricted() == state_after(events, 3).restricted()

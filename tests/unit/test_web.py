@@ -12,6 +12,7 @@ from latchkey.common.edge import add_route, unmatched
 from latchkey.common.metrics import RequestStats
 from latchkey.common.models import RequestModel
 from latchkey.common.web import envelope, read_json
+from latchkey.registry.settings import RegistrySettings
 
 
 class Body(RequestModel):
@@ -33,7 +34,7 @@ async def refuse(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def client(aiohttp_client: Any) -> Any:
-    app = base_app(service="test", title="test")
+    app = base_app(RegistrySettings(_env_file=None), title="test")
     add_route(app, "POST", "/echo", echo)
     add_route(app, "GET", "/boom", boom)
     add_route(app, "GET", "/refuse", refuse)

@@ -18,9 +18,9 @@ from aiohttp import web
 from pydantic import SecretStr
 from yarl import URL
 
-from latchkey.common.app import CleanupContext
 from latchkey.common.health import add_readiness_check
-from latchkey.common.settings import CommonSettings
+from latchkey.common.lifecycle import CleanupContext
+from latchkey.common.settings import CommonSettings, masked_url
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,6 @@ def _with_heartbeat(url: str) -> str:
     if "heartbeat" in parsed.query:
         return url
     return str(parsed.update_query(heartbeat=HEARTBEAT_SECONDS))
-
-
-def masked_amqp_url(url: SecretStr) -> str:
-    parsed = URL(url.get_secret_value())
-    return str(parsed.with_password("***")) if parsed.password else str(parsed)
 
 
 class Broker:
@@ -85,9 +80,14 @@ class Broker:
         while self._connection is connection and self._connected.is_set():
             await self._lost.wait()
 
-    async def declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+    async def declare_exchange(
+        self, channel: AbstractChannel, *, passive: bool = False
+    ) -> AbstractExchange:
+        """The events exchange. Consumers declare it `passive`ly (it must exist already),
+        which needs no configure permission on it: only the registry's broker user may
+        create, change or delete it (README, Running with Docker)."""
         return await channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.FANOUT, durable=True
+            self.exchange_name, aio_pika.ExchangeType.FANOUT, durable=True, passive=passive
         )
 
     async def ready(self) -> tuple[bool, str]:
@@ -116,7 +116,7 @@ class Broker:
                 if deadline is not None and time.monotonic() + delay > deadline:
                     raise
                 log.warning(
-                    "broker not reachable (%s): %s", masked_amqp_url(self._url), type(exc).__name__
+                    "broker not reachable (%s): %s", masked_url(self._url), type(exc).__name__
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -133,15 +133,16 @@ class Broker:
             log.info("broker connection restored")
 
 
-def broker_context(
-    settings: CommonSettings, key: web.AppKey[Broker], *, name: str
-) -> CleanupContext:
+BROKER = web.AppKey("broker", Broker)
+
+
+def broker_context(settings: CommonSettings, *, name: str) -> CleanupContext:
     """A cleanup context that connects at start (failing it after `startup_timeout`)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         broker = Broker(settings.amqp_url, name=name, exchange=settings.events_exchange)
         await broker.start(timeout=settings.startup_timeout)
-        app[key] = broker
+        app[BROKER] = broker
         add_readiness_check(app, "broker", broker.ready)
         try:
             yield

@@ -1,10 +1,23 @@
-"""Calls the registry makes to the auth service's internal API (service credential)."""
+"""Calls other services make to the auth service: the registry's internal ones (its own
+credential), and the router's sign-in and sign-out, which are the public API's."""
 
-from datetime import datetime
-from typing import Any
+from uuid import UUID
 
 from latchkey.common import errors
+from latchkey.common.contracts import (
+    LoginRequest,
+    LoginResult,
+    PasswordCheck,
+    PasswordChecked,
+    SignedToken,
+    SignRequest,
+    UserPage,
+)
 from latchkey.common.service_client import ServiceClient
+
+CLIENT_ADDRESS_HEADER = "X-Latchkey-Client-Address"
+"""Where the router says which client a sign-in comes from; auth believes it only from a
+caller that presents the router's credential."""
 
 
 class AuthUnavailable(errors.ServiceUnavailable):
@@ -15,27 +28,30 @@ class AuthUnavailable(errors.ServiceUnavailable):
 class AuthClient(ServiceClient):
     unavailable = AuthUnavailable
 
-    async def sign_access_token(
-        self,
-        *,
-        user_id: str,
-        portals: list[str] | None,
-        allowed_domains: list[str],
-        expires_at: datetime | None,
-    ) -> dict[str, Any]:
+    async def sign_access_token(self, request: SignRequest) -> SignedToken:
         """A signed access token and what it says; the caller must record it."""
-        body: dict[str, Any] = {"userId": user_id, "allowedDomains": allowed_domains}
-        if portals is not None:
-            body["portals"] = portals
-        if expires_at is not None:
-            body["expiresAt"] = expires_at.isoformat()
-        result: dict[str, Any] = await self._call("POST", "/internal/v1/sign", json=body)
-        return result
+        return await self._call("POST", "/internal/v1/sign", SignedToken, body=request)
 
-    async def list_users(self, *, bearer: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Users by username, asked for with an admin's own token (not the service one)."""
-        page: dict[str, Any] = await self._call(
-            "GET", f"/auth/v1/users?limit={limit}", bearer=bearer
+    async def check_password(self, user_id: UUID | str, password: str) -> None:
+        """Raises `ServiceError` (401 invalid_credentials, 429 too_many_attempts) unless
+        `password` is this user's."""
+        path = f"/internal/v1/users/{user_id}/password/check"
+        await self._call("POST", path, PasswordChecked, body=PasswordCheck(password=password))
+
+    async def list_users(self, *, bearer: str, limit: int = 500) -> UserPage:
+        """Users by username, asked for with an admin's own token (not a service's)."""
+        return await self._call("GET", f"/auth/v1/users?limit={limit}", UserPage, bearer=bearer)
+
+    async def login(self, request: LoginRequest, *, client_address: str) -> LoginResult:
+        """Sign a person in for the router's form, saying which client it is for."""
+        return await self._call(
+            "POST",
+            "/auth/v1/login",
+            LoginResult,
+            body=request,
+            headers={CLIENT_ADDRESS_HEADER: client_address},
         )
-        items: list[dict[str, Any]] = page["items"]
-        return items
+
+    async def logout(self, token: str) -> bool:
+        """Revoke `token` as its holder does."""
+        return await self._call("POST", "/api/v1/user/logout", bool, bearer=token)

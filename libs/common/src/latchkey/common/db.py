@@ -12,10 +12,10 @@ import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 
-from latchkey.common.app import CleanupContext
 from latchkey.common.health import add_readiness_check
+from latchkey.common.lifecycle import CleanupContext
 from latchkey.common.migrations import Migrations
-from latchkey.common.settings import CommonSettings, masked_dsn
+from latchkey.common.settings import DatabaseSettings, masked_url
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def connect_with_retry(dsn: SecretStr, *, timeout: float) -> asyncpg.Conne
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("database not reachable yet (%s): %s", masked_dsn(dsn), type(exc).__name__)
+            log.warning("database not reachable yet (%s): %s", masked_url(dsn), type(exc).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -76,7 +76,7 @@ async def open_pool(dsn: SecretStr, *, size: int, timeout: float) -> AsyncIterat
         max_inactive_connection_lifetime=300,
     )
     assert pool is not None
-    log.info("database pool open: %s (%d connections at most)", masked_dsn(dsn), size)
+    log.info("database pool open: %s (%d connections at most)", masked_url(dsn), size)
     try:
         yield pool
     finally:
@@ -87,29 +87,25 @@ async def open_pool(dsn: SecretStr, *, size: int, timeout: float) -> AsyncIterat
             pool.terminate()
 
 
+POOL = web.AppKey("pool", asyncpg.Pool)
+
+
 def pool_context(
-    settings: CommonSettings,
-    key: web.AppKey[asyncpg.Pool],
-    *,
-    migrations: Migrations | None = None,
+    settings: DatabaseSettings, *, startup_timeout: float, migrations: Migrations | None = None
 ) -> CleanupContext:
-    """A cleanup context that migrates (when given migrations), then stores the pool at `key`."""
+    """A cleanup context that migrates (when given migrations), then stores the pool."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         if migrations is not None:
-            connection = await connect_with_retry(
-                settings.database_url, timeout=settings.startup_timeout
-            )
+            connection = await connect_with_retry(settings.database_url, timeout=startup_timeout)
             try:
                 await migrations.apply(connection)
             finally:
                 await connection.close()
         async with open_pool(
-            settings.database_url,
-            size=settings.database_pool_size,
-            timeout=settings.startup_timeout,
+            settings.database_url, size=settings.database_pool_size, timeout=startup_timeout
         ) as pool:
-            app[key] = pool
+            app[POOL] = pool
             add_readiness_check(app, "database", lambda: database_ready(pool))
             yield
 

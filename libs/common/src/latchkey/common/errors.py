@@ -18,7 +18,9 @@ envelope `{"message", "code", "reason", "data"}` with `code` equal to the HTTP s
 | 422 | validation_failed | ValidationFailed |
 | 429 | too_many_attempts | TooManyAttempts |
 | 500 | internal_error | InternalError |
-| 503 | service_unavailable | ServiceUnavailable |
+| 502 | upstream_unavailable | UpstreamUnavailable |
+| 503 | service_unavailable, database_unavailable, broker_unavailable | ServiceUnavailable, ... |
+| 504 | upstream_timeout | UpstreamTimeout |
 """
 
 from collections.abc import Mapping
@@ -176,10 +178,27 @@ class TooManyAttempts(ApiError):
     message = "Too many failed attempts; try again later."
 
 
+class UpstreamUnavailable(ApiError):
+    status = 502
+    reason = "upstream_unavailable"
+    message = "The application behind this portal cannot be reached right now."
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     reason = "service_unavailable"
     message = "The service cannot answer right now; try again shortly."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    reason = "database_unavailable"
+    message = "The database cannot be reached right now; try again shortly."
+
+
+class UpstreamTimeout(ApiError):
+    status = 504
+    reason = "upstream_timeout"
+    message = "The application behind this portal did not answer in time."
 
 
 def error_for_status(status: int) -> type[ApiError]:
@@ -198,5 +217,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     413: PayloadTooLarge,
     422: ValidationFailed,
     429: TooManyAttempts,
+    502: UpstreamUnavailable,
     503: ServiceUnavailable,
+    504: UpstreamTimeout,
 }

@@ -5,16 +5,13 @@ instance applies them in that order. Adding a field or an event type keeps versi
 change that older consumers would misread gets a new version.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter
 
 from latchkey.common.models import ApiModel
-
-EVENTS_VERSION = 1
 
 
 class _Event(ApiModel):
@@ -84,7 +81,8 @@ TokenEvent = Annotated[
 
 
 class Heartbeat(ApiModel):
-    """Sent by the relay every second: the latest sequence number the registry has committed."""
+    """Sent by the relay every second: the latest sequence number the registry has committed,
+    and when it said so (on its clock: instances measure their staleness by it)."""
 
     v: Literal[1] = 1
     type: Literal["heartbeat"] = "heartbeat"
@@ -92,10 +90,7 @@ class Heartbeat(ApiModel):
     at: datetime
 
 
-BrokerMessage = Annotated[TokenEvent | Heartbeat, Field(discriminator="type")]
-
 token_event_adapter: TypeAdapter[TokenEvent] = TypeAdapter(TokenEvent)
-broker_message_adapter: TypeAdapter[BrokerMessage] = TypeAdapter(BrokerMessage)
 
 
 class TokenDomains(ApiModel):
@@ -110,10 +105,47 @@ class SubjectRevocation(ApiModel):
     expires_at: datetime
 
 
+class UnknownEvent(ApiModel):
+    """An event of a type this version cannot read: only its place in the sequence is known,
+    and the registry is asked what it means (by a snapshot)."""
+
+    seq: int = Field(ge=1)
+    type: str
+
+
+KNOWN_TYPES = frozenset(
+    model.model_fields["type"].default
+    for model in (
+        TokenRevoked,
+        TokenDisabled,
+        TokenEnabled,
+        TokenDomainsChanged,
+        UserRevoked,
+        DomainPolicyChanged,
+    )
+)
+
+
+def parse_event(payload: Any) -> TokenEvent | UnknownEvent:
+    """A known event, or its sequence number when the type is newer than this code (an
+    event of a known type that does not validate is an error, never "unknown")."""
+    if isinstance(payload, dict) and payload.get("type") not in KNOWN_TYPES:
+        return UnknownEvent.model_validate(payload, from_attributes=False)
+    return token_event_adapter.validate_python(payload)
+
+
+def _known_or_unknown(payload: Any) -> Any:
+    if isinstance(payload, dict) and payload.get("type") not in KNOWN_TYPES:
+        return UnknownEvent.model_validate(payload)
+    return payload
+
+
 class TokenStateSnapshot(ApiModel):
-    """Every restriction on an unexpired token, as of sequence number `seq`."""
+    """Every restriction on an unexpired token, as of sequence number `seq` (read at `at`,
+    on the registry's clock)."""
 
     seq: int = Field(ge=0)
+    at: datetime | None = None
     revoked: list[TokenRef]
     disabled: list[TokenRef]
     domains: list[TokenDomains]
@@ -122,28 +154,12 @@ class TokenStateSnapshot(ApiModel):
 
 
 class EventPage(ApiModel):
-    """Events after a sequence number, in order; `latest` is the newest committed."""
+    """Events after a sequence number, in order; `latest` is the newest committed, as of `at`
+    (the registry's clock). An event of a type newer than this code is kept by its number."""
 
-    events: list[TokenEvent]
+    events: list[Annotated[TokenEvent | UnknownEvent, BeforeValidator(_known_or_unknown)]]
     latest: int
-
-
-@dataclass(frozen=True)
-class UnknownEvent:
-    """An event of a type this version cannot read: its place in the sequence still counts."""
-
-    seq: int
-    type: str
-
-
-def parse_event(payload: Any) -> TokenEvent | UnknownEvent:
-    """A known event, or its sequence number when the type is newer than this code."""
-    try:
-        return token_event_adapter.validate_python(payload)
-    except ValidationError:
-        if isinstance(payload, dict) and isinstance(payload.get("seq"), int):
-            return UnknownEvent(seq=payload["seq"], type=str(payload.get("type")))
-        raise
+    at: datetime | None = None
 
 
 class AppliedEvent(ApiModel):

@@ -86,12 +86,26 @@ class JsonFormatter(logging.Formatter):
         return self._redact(json.dumps(value, default=str, ensure_ascii=False))
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters written as escapes: a value from a request (a path with `%0a`
+    decoded) can never start a line that looks like a record of its own."""
+    return _CONTROLS.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
+
+
 class TextFormatter(logging.Formatter):
-    """Readable lines for a terminal, redacted the same way."""
+    """Readable lines for a terminal, redacted the same way; one record, one line (but for a
+    traceback, which follows it indented by Python)."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
         self._redact = redactor
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return self._redact(super().format(record))

@@ -1,4 +1,5 @@
-"""Routes declared once, with their models, so the OpenAPI document cannot drift from them."""
+"""Routes declared once, with their models and who may call them, so neither the OpenAPI
+document nor the security check can drift from them (`latchkey.common.guard` enforces it)."""
 
 import re
 from collections.abc import Iterable
@@ -9,8 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from latchkey.common.edge import Handler, add_route
-
-Security = Literal["none", "bearer", "service"]
+from latchkey.common.guard import Security, guard
 
 ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])
 _REF = "#/components/schemas/{model}"
@@ -21,7 +21,9 @@ _ERROR_CODES = {
     401: "Missing, invalid, expired or revoked credential",
     403: "Not allowed",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict",
+    410: "Gone: no longer kept",
     413: "Body too large",
     422: "Validation failed",
     429: "Too many attempts",
@@ -41,6 +43,12 @@ class Endpoint:
     query: type[BaseModel] | None = None
     response: Any = None
     security: Security = "none"
+    callers: tuple[str, ...] = ()
+    """For `security="service"`: the services that may call it."""
+    role: str | None = None
+    """For `security="bearer"`: the role the token must carry."""
+    allow_disabled: bool = False
+    """For `security="bearer"`: a disabled token is admitted (only to take rights away)."""
     status: int = 200
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
@@ -49,10 +57,18 @@ class Endpoint:
 
 
 def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
-    """Register the routes and remember them for `/openapi.json`."""
+    """Register the routes behind the check their security asks for, and remember them for
+    `/openapi.json`."""
     registered = app.setdefault(ENDPOINTS, [])
     for endpoint in endpoints:
-        add_route(app, endpoint.method, endpoint.path, endpoint.handler)
+        handler = guard(
+            endpoint.handler,
+            security=endpoint.security,
+            callers=endpoint.callers,
+            role=endpoint.role,
+            allow_disabled=endpoint.allow_disabled,
+        )
+        add_route(app, endpoint.method, endpoint.path, handler)
         registered.append(endpoint)
 
 
@@ -100,8 +116,12 @@ def _operation(endpoint: Endpoint, collector: _SchemaCollector) -> dict[str, Any
     codes = set(endpoint.errors)
     if endpoint.body is not None or endpoint.query is not None:
         codes |= {400, 422}
+    if endpoint.body is not None:
+        codes |= {413}
     if endpoint.security != "none":
         codes |= {401}
+    if endpoint.security == "service" or endpoint.role is not None:
+        codes |= {403}
     for code in sorted(codes):
         responses[str(code)] = {
             "description": _ERROR_CODES.get(code, "Error"),
@@ -126,8 +146,11 @@ def _operation(endpoint: Endpoint, collector: _SchemaCollector) -> dict[str, Any
         }
     if endpoint.security == "bearer":
         operation["security"] = [{"bearer": []}]
+        if endpoint.role:
+            operation["x-latchkey-role"] = endpoint.role
     elif endpoint.security == "service":
         operation["security"] = [{"service": []}]
+        operation["x-latchkey-callers"] = list(endpoint.callers)
     return operation
 
 
@@ -160,7 +183,8 @@ def build_document(endpoints: Iterable[Endpoint], *, title: str, version: str) -
                 "service": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The service credential, LATCHKEY_INTERNAL_TOKEN.",
+                    "description": "A service credential (LATCHKEY_<SERVICE>_CREDENTIAL) of "
+                    "one of the services `x-latchkey-callers` names.",
                 },
             },
         },

@@ -1,18 +1,29 @@
-"""Calls other services make to the token registry's internal API (service credential)."""
+"""Calls other services make to the token registry's internal API (each with its own
+credential; the registry's endpoints say which services may make each)."""
 
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import aiohttp
 
 from latchkey.common import errors
-from latchkey.common.events import InstanceReport, TokenStateSnapshot, parse_event
-from latchkey.common.models import ApiModel
+from latchkey.common.contracts import (
+    DeepLinkUse,
+    EventKeys,
+    Introspection,
+    IntrospectRequest,
+    NewTokenRecord,
+    ServiceRevoke,
+    StateDigest,
+    TokenChange,
+    TokenRecord,
+    UserRevocation,
+)
+from latchkey.common.events import EventPage, InstanceReport, TokenStateSnapshot
 from latchkey.common.service_client import ServiceClient, ServiceError
 from latchkey.common.tokenstate.source import Events, SnapshotNeeded
 
 RegistryError = ServiceError
+SNAPSHOT_TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
 class RegistryUnavailable(errors.ServiceUnavailable):
@@ -20,56 +31,26 @@ class RegistryUnavailable(errors.ServiceUnavailable):
     message = "The token registry cannot be reached right now; try again shortly."
 
 
-class TokenToRecord(ApiModel):
-    jti: UUID
-    user_id: str
-    username: str
-    kind: str
-    name: str = ""
-    description: str = ""
-    channel: str = ""
-    platform: str = ""
-    device: str = ""
-    portals: list[str]
-    allowed_domains: list[str] = []
-    created_by: str = ""
-    issued_at: datetime
-    expires_at: datetime
-
-
 class RegistryClient(ServiceClient):
     """The registry's internal API; failing to reach it is `RegistryUnavailable`."""
 
     unavailable = RegistryUnavailable
 
-    async def record_token(self, token: TokenToRecord) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", "/internal/v1/tokens", json=token.wire())
-        return result
+    async def record_token(self, token: NewTokenRecord) -> TokenRecord:
+        return await self._call("POST", "/internal/v1/tokens", TokenRecord, body=token)
 
-    async def revoke_token(
-        self, jti: UUID, *, reason: str, actor_id: str = "", actor_name: str = ""
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST",
-            f"/internal/v1/tokens/{jti}/revoke",
-            json={"reason": reason, "actorId": actor_id, "actorName": actor_name},
-        )
-        return result
+    async def revoke_token(self, jti: UUID, revoke: ServiceRevoke) -> TokenChange:
+        path = f"/internal/v1/tokens/{jti}/revoke"
+        return await self._call("POST", path, TokenChange, body=revoke)
 
-    async def revoke_user(
-        self, user_id: str, *, reason: str, actor_id: str, actor_name: str
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST",
-            f"/internal/v1/users/{user_id}/revoke",
-            json={"reason": reason, "actorId": actor_id, "actorName": actor_name},
-        )
-        return result
+    async def revoke_user(self, user_id: str, revoke: ServiceRevoke) -> UserRevocation:
+        path = f"/internal/v1/users/{user_id}/revoke"
+        return await self._call("POST", path, UserRevocation, body=revoke)
 
     async def mark_deep_link_used(self, jti: UUID) -> bool:
         """True the first time a token's deep link is used; False every time after."""
         try:
-            await self._call("POST", f"/internal/v1/tokens/{jti}/deep-link")
+            await self._call("POST", f"/internal/v1/tokens/{jti}/deep-link", DeepLinkUse)
         except ServiceError as exc:
             if exc.reason == "link_already_used":
                 return False
@@ -78,26 +59,32 @@ class RegistryClient(ServiceClient):
             raise self.unavailable() from exc
         return True
 
-    async def introspect(self, token: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST", "/internal/v1/introspect", json={"token": token}
-        )
-        return result
+    async def introspect(self, token: str) -> Introspection:
+        body = IntrospectRequest(token=token)
+        return await self._call("POST", "/internal/v1/introspect", Introspection, body=body)
 
     async def snapshot(self) -> TokenStateSnapshot:
-        data = await self._call(
-            "GET", "/internal/v1/token-state", timeout=aiohttp.ClientTimeout(total=60)
+        return await self._call(
+            "GET", "/internal/v1/token-state", TokenStateSnapshot, timeout=SNAPSHOT_TIMEOUT
         )
-        return TokenStateSnapshot.model_validate(data)
 
     async def events_after(self, seq: int, *, limit: int = 1000) -> Events:
+        path = f"/internal/v1/events?after={seq}&limit={limit}"
         try:
-            data = await self._call("GET", f"/internal/v1/events?after={seq}&limit={limit}")
+            page = await self._call("GET", path, EventPage)
         except ServiceError as exc:
             if exc.status == 410:
                 raise SnapshotNeeded() from exc
             raise
-        return Events([parse_event(item) for item in data["events"]], int(data["latest"]))
+        return Events(page.events, page.latest, page.at)
+
+    async def event_keys(self) -> EventKeys:
+        return await self._call("GET", "/internal/v1/event-keys", EventKeys)
+
+    async def digest(self) -> StateDigest:
+        return await self._call(
+            "GET", "/internal/v1/token-state/digest", StateDigest, timeout=SNAPSHOT_TIMEOUT
+        )
 
     async def report(self, report: InstanceReport) -> None:
-        await self._call("POST", "/internal/v1/instances/report", json=report.wire())
+        await self._call("POST", "/internal/v1/instances/report", type(None), body=report)

@@ -1,13 +1,22 @@
 """The settings every Latchkey service reads from `LATCHKEY_*` environment variables.
 
-Each service subclasses `CommonSettings` with what only it needs; every field is
-documented in the README's configuration table (a test keeps the two in step).
+Each service subclasses `CommonSettings` with what only it needs, adding the groups below
+that it uses (the database, the service credentials it holds, trusted proxies); every field
+is documented in the README's configuration table (a test keeps the two in step).
 """
 
+import ipaddress
 import json
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
@@ -35,30 +44,24 @@ CommaList = Annotated[list[str], NoDecode, SPLIT_COMMAS]
 """A list of strings given in the environment as `a,b,c` (JSON arrays are accepted too)."""
 
 
+SERVICES = ("auth", "registry", "router")
+"""The services that call one another, by the names their credentials and endpoints use."""
+
+
 class CommonSettings(BaseSettings):
     """Settings shared by every service (names pinned in DESIGN.md)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
+    SERVICE: ClassVar[str] = ""
+    """Which of SERVICES this is: the credential it presents, the name callers know it by."""
+
     host: str = Field("127.0.0.1", description="Address the service listens on.")
-    database_url: SecretStr = Field(
-        SecretStr("postgresql://postgres@127.0.0.1:5432/latchkey"),
-        description="PostgreSQL DSN.",
-    )
-    database_pool_size: int = Field(20, ge=1, le=500, description="Connections in the pool.")
     amqp_url: SecretStr = Field(
         SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="RabbitMQ URL."
     )
     events_exchange: str = Field(
         "latchkey.token-events", min_length=1, description="Fanout exchange of token events."
-    )
-    auth_url: str = Field("http://127.0.0.1:9003", description="Where the auth service answers.")
-    registry_url: str = Field(
-        "http://127.0.0.1:9006", description="Where the token registry answers."
-    )
-    internal_token: SecretStr = Field(
-        SecretStr(""),
-        description="Service credential for /internal/... endpoints (same value everywhere).",
     )
     jwt_issuer: str = Field("latchkey", min_length=1, description="`iss` of every token.")
     jwt_audience: str = Field("latchkey", min_length=1, description="`aud` of every token.")
@@ -84,6 +87,12 @@ class CommonSettings(BaseSettings):
     stale_mode: Literal["introspect", "deny"] = Field(
         "introspect", description="What to do with tokens while the token state is stale."
     )
+    digest_check_interval: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between comparisons of the token-state view with the registry's "
+        "records (a difference reloads the snapshot).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["json", "text"] = Field("json", description="`text` is for humans.")
     access_log: bool = Field(True, description="Log one line per request.")
@@ -102,16 +111,92 @@ class CommonSettings(BaseSettings):
             raise ValueError(f"must be a non-empty subset of {', '.join(DEFAULT_ALGORITHMS)}")
         return value
 
-    @field_validator("auth_url", "registry_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        url = URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+    def credentials(self) -> dict[str, SecretStr]:
+        """The service credentials these settings hold, by service: its own (to present)
+        and those of the services allowed to call it (to recognise them)."""
+        found = {name: getattr(self, f"{name}_credential", None) for name in SERVICES}
+        return {name: secret for name, secret in found.items() if isinstance(secret, SecretStr)}
 
 
-def masked_dsn(dsn: SecretStr) -> str:
-    """The DSN with its password hidden, for logs."""
-    url = URL(dsn.get_secret_value())
-    return str(url.with_password("***")) if url.password else str(url)
+def _http_url(value: str) -> str:
+    url = URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http(s) URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class DatabaseSettings(BaseModel):
+    """For the services that store data (auth and the registry)."""
+
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/latchkey"),
+        description="PostgreSQL DSN.",
+    )
+    database_pool_size: int = Field(20, ge=1, le=500, description="Connections in the pool.")
+
+
+class AuthUrl(BaseModel):
+    auth_url: HttpUrl = Field("http://127.0.0.1:9003", description="Where auth answers.")
+
+
+class RegistryUrl(BaseModel):
+    registry_url: HttpUrl = Field(
+        "http://127.0.0.1:9006", description="Where the token registry answers."
+    )
+
+
+_CREDENTIAL = (
+    "{service}'s service credential: {service} presents it on /internal/... calls, and "
+    "services that {service} calls recognise it by it. Unset, nothing accepts it."
+)
+
+
+class AuthCredential(BaseModel):
+    auth_credential: SecretStr = Field(
+        SecretStr(""), description=_CREDENTIAL.format(service="auth")
+    )
+
+
+class RegistryCredential(BaseModel):
+    registry_credential: SecretStr = Field(
+        SecretStr(""), description=_CREDENTIAL.format(service="the registry")
+    )
+
+
+class RouterCredential(BaseModel):
+    router_credential: SecretStr = Field(
+        SecretStr(""), description=_CREDENTIAL.format(service="the router")
+    )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(value: object) -> object:
+    """`10.0.0.0/8`, `127.0.0.1` or `::1` as a network (host bits allowed, as operators write
+    them); anything else is refused here, naming the entry, not at the first request."""
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or network") from None
+    return value
+
+
+Networks = Annotated[list[Annotated[Network, BeforeValidator(_network)]], NoDecode, SPLIT_COMMAS]
+
+
+class TrustedProxiesSettings(BaseModel):
+    trusted_proxies: Networks = Field(
+        default_factory=list,
+        description="Addresses or networks whose X-Forwarded-* headers are believed.",
+    )
+
+
+def masked_url(url: SecretStr) -> str:
+    """A DSN or broker URL with its password hidden, for logs."""
+    parsed = URL(url.get_secret_value())
+    return str(parsed.with_password("***")) if parsed.password else str(parsed)

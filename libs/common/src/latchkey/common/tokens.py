@@ -8,9 +8,11 @@ Algorithms come from configuration and from the key itself, never from the token
 """
 
 import asyncio
+import contextlib
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -20,13 +22,16 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from latchkey.common import errors
-from latchkey.common.app import CleanupContext
+from latchkey.common.bounded import BoundedDict
+from latchkey.common.lifecycle import CleanupContext, background
 from latchkey.common.models import Actor
 from latchkey.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 8192
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+"""RFC 7515 §7.1: three base64url parts without padding, nothing else (RFC 7515 §2)."""
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -139,7 +144,7 @@ class JwksKeySource:
         seen = self._generation
         async with self._lock:
             if self._generation != seen:
-                return  # fetched while we waited for the lock: as fresh as it gets
+                return  # a fetch finished while we waited for the lock: as fresh as it gets
             since = time.monotonic() - self._fetched_at
             if not force and since < self._refresh_interval:
                 return
@@ -149,8 +154,21 @@ class JwksKeySource:
                 await asyncio.sleep(self._min_fetch_interval - since)
             await self._fetch()
 
+    async def refresh(self) -> None:
+        """The routine refresh (a withdrawn key is noticed even while every token in use is
+        cached); never raises."""
+        with contextlib.suppress(errors.ApiError):
+            await self._refresh(force=False)
+
     async def _fetch(self) -> None:
-        self._generation += 1
+        try:
+            await self._fetch_once()
+        finally:
+            # Counted when a fetch ends, not when it starts: a caller that arrived while it
+            # was under way then finds it done, instead of fetching (and waiting) again.
+            self._generation += 1
+
+    async def _fetch_once(self) -> None:
         try:
             async with self._session.get(
                 self._url, timeout=aiohttp.ClientTimeout(total=5)
@@ -188,9 +206,8 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._clock_skew = clock_skew
-        self._cache_size = cache_size
         self._clock = clock
-        self._cache: dict[str, Claims] = {}
+        self._cache: BoundedDict[str, Claims] = BoundedDict(cache_size)
         self.generation = 0
         """Bumped when verifications are forgotten, so caches built on them know."""
 
@@ -223,7 +240,7 @@ class TokenVerifier:
         if claims is None:
             claims = await self._verify_signature(token)
             self.check_times(claims)
-            self._remember(token, claims)
+            self._cache.remember(token, claims)
         return claims
 
     def check_times(self, claims: Claims) -> None:
@@ -234,7 +251,7 @@ class TokenVerifier:
             raise errors.TokenInvalid("The access token is not valid yet.")
 
     async def _verify_signature(self, token: str) -> Claims:
-        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        if len(token) > MAX_TOKEN_LENGTH or not COMPACT_JWS.fullmatch(token):
             raise errors.TokenInvalid()
         try:
             header = jwt.get_unverified_header(token)
@@ -262,23 +279,20 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValidationError):
             raise errors.TokenInvalid() from None
 
-    def _remember(self, token: str, claims: Claims) -> None:
-        if self._cache_size <= 0:
-            return
-        if len(self._cache) >= self._cache_size:
-            # Oldest first: dicts keep insertion order, so this is FIFO eviction in O(1).
-            del self._cache[next(iter(self._cache))]
-        self._cache[token] = claims
+
+VERIFIER = web.AppKey("verifier", TokenVerifier)
 
 
-def verifier_context(settings: CommonSettings, key: web.AppKey[TokenVerifier]) -> CleanupContext:
-    """A cleanup context storing a verifier of tokens signed by keys of `LATCHKEY_AUTH_URL`."""
+def verifier_context(settings: CommonSettings, auth_url: str) -> CleanupContext:
+    """A cleanup context storing a verifier of tokens signed by the keys auth publishes at
+    `auth_url`, refreshed every `jwks_refresh_interval` (a withdrawn key stops verifying
+    even the tokens already cached)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             verifier: TokenVerifier
             keys = JwksKeySource(
-                settings.auth_url + JWKS_PATH,
+                auth_url + JWKS_PATH,
                 algorithms=settings.jwt_algorithms,
                 session=session,
                 refresh_interval=settings.jwks_refresh_interval,
@@ -286,7 +300,16 @@ def verifier_context(settings: CommonSettings, key: web.AppKey[TokenVerifier]) -
                 on_change=lambda: verifier.forget_all(),
             )
             verifier = TokenVerifier.configured(keys, settings)
-            app[key] = verifier
-            yield
+            app[VERIFIER] = verifier
+            async with background(
+                _every(settings.jwks_refresh_interval, keys.refresh), name="jwks-refresh"
+            ):
+                yield
 
     return context
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await work()

@@ -102,12 +102,19 @@ def read_query(request: web.Request, model: type[Model]) -> Model:
     return model.model_validate(dict(request.query))
 
 
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/internal/v1/instances/report"})
+"""Probes and receipts, each several times a second: logged at DEBUG (their failures too show
+in the status), so the lines a person wants to read are not buried."""
+
+
 class AccessLogger(AbstractAccessLogger):
     """One cheap line a request, with the path only: query strings can carry tokens."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status, time * 1000
+        path = request.path
+        level = logging.DEBUG if path in QUIET_PATHS and response.status < 500 else logging.INFO
+        self.logger.log(
+            level, "%s %s %s %.1fms", request.method, path, response.status, time * 1000
         )
 
     @property

@@ -4,22 +4,17 @@ retires the current signing key and generates a new one (the old one stays publi
 import argparse
 import asyncio
 
-from latchkey.auth.app import SERVICE, create_app
+from latchkey.auth.app import SERVICE, create_app, keystore_for
 from latchkey.auth.settings import AuthSettings
-from latchkey.auth.signing import KeyStore
 from latchkey.common.db import open_pool
+from latchkey.common.sealing import Sealer
 from latchkey.common.serve import serve
 
 
 async def rotate_keys(settings: AuthSettings) -> str:
+    sealer = Sealer(settings.key_encryption_key)
     async with open_pool(settings.database_url, size=1, timeout=settings.startup_timeout) as pool:
-        keystore = KeyStore(
-            pool,
-            algorithm=settings.signing_algorithm,
-            publish_retired_for=settings.longest_token_lifetime,
-            key_file=settings.signing_key_file,
-        )
-        key = await keystore.rotate()
+        key = await keystore_for(pool, settings, sealer).rotate()
         return key.kid
 
 

@@ -3,38 +3,42 @@
 from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from latchkey.auth import users
 from latchkey.auth.issuing import Issuer
 from latchkey.auth.keys import (
-    AUTHENTICATOR,
-    BROKER,
-    HTTP,
     ISSUER,
     KEYSTORE,
     LOGIN,
+    NETWORK,
     PASSWORDS,
-    POOL,
     REGISTRY,
+    REVOCATIONS,
+    SEALER,
     SETTINGS,
-    TOKEN_STATE,
-    VERIFIER,
 )
 from latchkey.auth.login import Login
 from latchkey.auth.passwords import Passwords
+from latchkey.auth.revocations import Revocations
 from latchkey.auth.routes import setup_routes
 from latchkey.auth.settings import AuthSettings
 from latchkey.auth.signing import KeyStore
 from latchkey.auth.throttle import Throttle
+from latchkey.common.admission import Admission
 from latchkey.common.amqp import broker_context
 from latchkey.common.app import base_app
+from latchkey.common.appkeys import ADMISSION, CREDENTIALS, POOL, TOKEN_STATE, VERIFIER
 from latchkey.common.db import pool_context
-from latchkey.common.gate import Authenticator
+from latchkey.common.lifecycle import background
 from latchkey.common.migrations import Migrations
+from latchkey.common.network import TrustedProxies
 from latchkey.common.registry_client import RegistryClient
+from latchkey.common.sealing import Sealer
 from latchkey.common.tokens import TokenVerifier
-from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
+from latchkey.common.tokenstate.endpoints import setup_token_state_routes
+from latchkey.common.tokenstate.runtime import token_state_context
 
 SERVICE = "auth"
 MIGRATIONS = Migrations.from_package("auth", "latchkey.auth")
@@ -64,31 +68,38 @@ async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:
         username=settings.admin_username,
         password=settings.admin_password.get_secret_value(),
         min_length=settings.password_min_length,
+        portals=sorted(settings.portals),
     )
     yield
 
 
-async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    keystore = KeyStore(
-        app[POOL],
+def keystore_for(pool: asyncpg.Pool, settings: AuthSettings, sealer: Sealer) -> KeyStore:
+    return KeyStore(
+        pool,
+        sealer=sealer,
         algorithm=settings.signing_algorithm,
         publish_retired_for=settings.longest_token_lifetime,
         key_file=settings.signing_key_file,
         previous_key_files=settings.previous_signing_key_files,
     )
+
+
+async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
+    keystore = keystore_for(app[POOL], app[SETTINGS], app[SEALER])
     await keystore.load()
     app[KEYSTORE] = keystore
+    app[VERIFIER] = TokenVerifier.configured(keystore, app[SETTINGS])
     yield
 
 
 async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The registry client, the issuer, login and the authenticator of incoming tokens."""
+    """The registry client, what is owed to it, the issuer and login."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        app[HTTP] = session
-        registry = RegistryClient(settings.registry_url, settings.internal_token, session)
+        registry = RegistryClient(settings.registry_url, app[CREDENTIALS], session)
         app[REGISTRY] = registry
+        revocations = Revocations(app[POOL], registry)
+        app[REVOCATIONS] = revocations
         issuer = Issuer(
             keys=app[KEYSTORE],
             registry=registry,
@@ -110,34 +121,35 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
                 window_seconds=settings.lockout_window_seconds,
             ),
             issuer=issuer,
+            revocations=revocations,
             platforms=frozenset(settings.login_platforms),
         )
-        app[VERIFIER] = TokenVerifier.configured(app[KEYSTORE], settings)
-        yield
+        async with background(revocations.run(), name="pending-revocations"):
+            yield
 
 
-async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[AUTHENTICATOR] = Authenticator(app[VERIFIER], app[TOKEN_STATE])
+async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[ADMISSION] = Admission(app[VERIFIER], app[TOKEN_STATE])
     yield
 
 
 def create_app(settings: AuthSettings) -> web.Application:
-    app = base_app(service=SERVICE, title="Latchkey auth")
+    app = base_app(settings, title="Latchkey auth")
     app[SETTINGS] = settings
+    app[NETWORK] = TrustedProxies(settings.trusted_proxies)
+    app[SEALER] = Sealer(settings.key_encryption_key)  # refuses at once without a key
     app.cleanup_ctx.extend(
         [
-            pool_context(settings, POOL, migrations=MIGRATIONS),
+            pool_context(settings, startup_timeout=settings.startup_timeout, migrations=MIGRATIONS),
             passwords_ctx,
             first_admin_ctx,
             keys_ctx,
             clients_ctx,
-            broker_context(settings, BROKER, name=SERVICE),
-            token_state_context(
-                settings, TOKEN_STATE, service=SERVICE, broker=BROKER, source=lambda a: a[REGISTRY]
-            ),
-            authenticator_ctx,
+            broker_context(settings, name=SERVICE),
+            token_state_context(settings, service=SERVICE, source=lambda a: a[REGISTRY]),
+            admission_ctx,
         ]
     )
     setup_routes(app)
-    setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
+    setup_token_state_routes(app)
     return app

@@ -9,12 +9,8 @@ from typing import Any
 from latchkey.auth.models import SignedToken, SignRequest, User
 from latchkey.auth.signing import KeyStore
 from latchkey.common import errors
-from latchkey.common.registry_client import (
-    RegistryClient,
-    RegistryError,
-    RegistryUnavailable,
-    TokenToRecord,
-)
+from latchkey.common.contracts import NewTokenRecord, TokenKind
+from latchkey.common.registry_client import RegistryClient, RegistryError, RegistryUnavailable
 
 
 class RecordingFailed(errors.ServiceUnavailable):
@@ -76,11 +72,11 @@ class Issuer:
             expires_at=now + self.session_lifetime,
         )
         token = self.keys.sign(claims)
-        record = TokenToRecord(
+        record = NewTokenRecord(
             jti=claims["jti"],
             user_id=claims["sub"],
             username=user.username,
-            kind="session",
+            kind=TokenKind.SESSION,
             name=f"Sign-in ({'/'.join(part for part in (channel, platform) if part) or 'API'})",
             channel=channel,
             platform=platform,

@@ -1,23 +1,52 @@
-"""What the auth service's APIs take and answer (camelCase on the wire)."""
+"""What the auth service's public APIs take and answer (camelCase on the wire); what it
+exchanges with the other services is in `latchkey.common.contracts`."""
 
 import re
-from datetime import datetime
-from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from latchkey.common.domains import DomainList
-from latchkey.common.models import ApiModel, RequestModel, UtcDatetime
+from latchkey.common.contracts import (
+    LoginRequest,
+    LoginResult,
+    Password,
+    PasswordCheck,
+    PasswordChecked,
+    Role,
+    SignedToken,
+    SignRequest,
+    User,
+    UserPage,
+)
+from latchkey.common.models import ApiModel, RequestModel
+from latchkey.common.text import Name
 
-USERNAME = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-PORTALS = Field(default=None, max_length=20)
+__all__ = [
+    "LoginRequest",
+    "LoginResult",
+    "PasswordCheck",
+    "PasswordChecked",
+    "Role",
+    "SignRequest",
+    "SignedToken",
+    "User",
+    "UserPage",
+]
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)]
 PORTAL_NAME = r"^[a-z][a-z0-9-]{0,63}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
-class Role(StrEnum):
-    AGENT = "agent"
-    ADMIN = "admin"
+def canonical_username(typed: str) -> str | None:
+    """The one form usernames are compared in (sign-in, lockout, uniqueness): ASCII lower
+    case. Usernames are ASCII by construction, so what is not ASCII (a Turkish dotted İ, a
+    full-width letter) names nobody; None then."""
+    if len(typed) > 64 or not typed.isascii() or not _USERNAME.match(typed):
+        return None
+    return typed.lower()
 
 
 def _check_portals(portals: list[str] | None) -> list[str] | None:
@@ -29,20 +58,7 @@ def _check_portals(portals: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(portals))
 
 
-class User(ApiModel):
-    """A user as every API shows it: never the password hash."""
-
-    user_id: UUID = Field(validation_alias="id", serialization_alias="userId")
-    username: str
-    display_name: str
-    roles: list[Role]
-    portals: list[str]
-    disabled: bool
-    password_changed_at: datetime
-    created_at: datetime
-    updated_at: datetime
-
-    model_config = ConfigDict(populate_by_name=True)
+PortalList = Annotated[list[str] | None, Field(max_length=20), AfterValidator(_check_portals)]
 
 
 class UserWithHash(User):
@@ -50,22 +66,18 @@ class UserWithHash(User):
 
 
 class NewUser(RequestModel):
-    username: str = USERNAME
-    password: SecretStr = Field(min_length=1, max_length=1024)
-    display_name: str = Field(default="", max_length=200)
+    username: Username
+    password: Password
+    display_name: Name = ""
     roles: list[Role] = Field(default_factory=lambda: [Role.AGENT], min_length=1)
-    portals: list[str] | None = PORTALS
-
-    _portals = field_validator("portals")(_check_portals)
+    portals: PortalList = None
 
 
 class UserPatch(RequestModel):
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: Name | None = None
     roles: list[Role] | None = Field(default=None, min_length=1)
-    portals: list[str] | None = PORTALS
+    portals: PortalList = None
     disabled: bool | None = None
-
-    _portals = field_validator("portals")(_check_portals)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "UserPatch":
@@ -78,61 +90,25 @@ class UserPatch(RequestModel):
 
 
 class PasswordChange(RequestModel):
-    password: SecretStr = Field(min_length=1, max_length=1024)
+    password: Password
 
 
 class UserListQuery(RequestModel):
-    after: str | None = Field(default=None, max_length=64, description="Usernames after this.")
+    after: Annotated[str, Field(max_length=64, pattern=USERNAME_PATTERN)] | None = Field(
+        default=None, description="Usernames after this."
+    )
     limit: int = Field(default=50, ge=1, le=500)
 
 
-class UserPage(ApiModel):
-    items: list[User]
-    next_after: str | None
+class PendingRevocation(ApiModel):
+    """Every token of a user, to be revoked in the registry (see `revocations.py`)."""
 
-
-class LoginRequest(RequestModel):
-    """The login body existing clients send; unknown fields are ignored, as they always were."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    username: str = Field(min_length=1, max_length=200)
-    password: SecretStr | None = Field(default=None, max_length=1024)
-    channel: str = Field(default="", max_length=64)
-    platform: str = Field(default="", max_length=64)
-    device_uid: str = Field(default="", max_length=200)
-    captcha_uid: str | None = Field(default=None, max_length=200)
-    captcha_code: str | None = Field(default=None, max_length=64)
-    password_hash: str | None = Field(default=None, max_length=4096)
-    password_salt: str | None = Field(default=None, max_length=4096)
-
-
-class LoginResult(ApiModel):
-    access_token: str
-    user: User
-
-
-class SignRequest(RequestModel):
-    """The registry asks for an `access` token for a user (`POST /internal/v1/sign`)."""
-
+    id: int
     user_id: UUID
-    portals: list[str] | None = PORTALS
-    allowed_domains: DomainList = Field(default_factory=list)
-    expires_at: UtcDatetime | None = None
-
-    _portals = field_validator("portals")(_check_portals)
-
-
-class SignedToken(ApiModel):
-    access_token: str
-    jti: UUID
-    user_id: UUID
-    username: str
-    portals: list[str]
-    roles: list[Role]
-    allowed_domains: list[str]
-    issued_at: datetime
-    expires_at: datetime
+    reason: str
+    actor_id: str
+    actor_name: str
+    attempts: int
 
 
 class KeyInfo(ApiModel):

@@ -18,8 +18,10 @@ SELECT_USER = f"SELECT {USER_COLUMNS} FROM auth.users WHERE id = $1"
 
 SELECT_USER_FOR_UPDATE = f"SELECT {USER_COLUMNS} FROM auth.users WHERE id = $1 FOR UPDATE"
 
+# $1 is the canonical (ASCII lower-case) username: usernames are ASCII, so PostgreSQL's
+# lower() and Python's agree on every one of them.
 SELECT_CREDENTIALS = f"""
-SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE lower(username) = lower($1)"""
+SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE lower(username) = $1"""
 
 LIST_USERS = f"""
 SELECT {USER_COLUMNS} FROM auth.users
@@ -83,3 +85,35 @@ RETIRE_CURRENT_KEY = "UPDATE auth.signing_keys SET retired_at = now() WHERE reti
 
 INSERT_KEY = """
 INSERT INTO auth.signing_keys (kid, algorithm, private_pem, public_jwk) VALUES ($1, $2, $3, $4)"""
+
+SELECT_KEYS_IN_CLEAR = """
+SELECT kid, private_pem FROM auth.signing_keys WHERE private_pem NOT LIKE 'sealed:%'"""
+
+RESEAL_KEY = "UPDATE auth.signing_keys SET private_pem = $2 WHERE kid = $1"
+
+# --- what a sign-in checks again once its token is recorded --------------------------------
+
+SELECT_LOGIN_STATE = "SELECT disabled, password_changed_at FROM auth.users WHERE id = $1"
+
+# --- revocations owed to the registry (written with the change that calls for them) --------
+
+QUEUE_REVOCATION = """
+INSERT INTO auth.pending_revocations (user_id, reason, actor_id, actor_name)
+VALUES ($1, $2, $3, $4) RETURNING id"""
+
+# Claim one due revocation (the given one, or the oldest) for `$2` seconds: another instance
+# skips it meanwhile, and it is due again if this one never reports back.
+CLAIM_REVOCATION = """
+UPDATE auth.pending_revocations
+SET attempt_after = now() + make_interval(secs => $2), attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM auth.pending_revocations
+    WHERE attempt_after <= now() AND ($1::bigint IS NULL OR id = $1)
+    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id, user_id, reason, actor_id, actor_name, attempts"""
+
+RELEASE_REVOCATION = "UPDATE auth.pending_revocations SET attempt_after = now() WHERE id = $1"
+
+DELETE_REVOCATION = "DELETE FROM auth.pending_revocations WHERE id = $1"
+
+COUNT_PENDING_REVOCATIONS = "SELECT count(*) FROM auth.pending_revocations"

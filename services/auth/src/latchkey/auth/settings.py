@@ -1,12 +1,24 @@
 """The auth service's settings (`LATCHKEY_*`), on top of what every service reads."""
 
-import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
+from pydantic_settings import NoDecode
 
-from latchkey.common.settings import CommaList, CommonSettings
+from latchkey.common.contracts import LONGEST_TOKEN_LIFETIME
+from latchkey.common.portals import PortalsSettings
+from latchkey.common.settings import (
+    SPLIT_COMMAS,
+    AuthCredential,
+    CommaList,
+    CommonSettings,
+    DatabaseSettings,
+    RegistryCredential,
+    RegistryUrl,
+    RouterCredential,
+    TrustedProxiesSettings,
+)
 
 DEFAULT_PLATFORMS = [
     "BYTEDESK",
@@ -20,12 +32,28 @@ DEFAULT_PLATFORMS = [
 ]
 
 
-class AuthSettings(CommonSettings):
+class AuthSettings(
+    CommonSettings,
+    DatabaseSettings,
+    RegistryUrl,
+    AuthCredential,
+    RegistryCredential,
+    RouterCredential,
+    TrustedProxiesSettings,
+    PortalsSettings,
+):
+    SERVICE = "auth"
+
     auth_port: int = Field(9003, ge=1, le=65535, description="Port auth listens on.")
     admin_username: str = Field(
-        "", max_length=100, description="First admin, created at start when no user exists."
+        "", max_length=64, description="First admin, created at start when no user exists."
     )
     admin_password: SecretStr = Field(SecretStr(""), description="The first admin's password.")
+    key_encryption_key: Annotated[list[SecretStr], NoDecode, SPLIT_COMMAS] = Field(
+        default_factory=list,
+        description="Fernet keys sealing the signing keys kept in the database; the first "
+        "seals, all open.",
+    )
     signing_algorithm: Literal["RS256", "ES256", "EdDSA"] = Field(
         "RS256", description="Algorithm of keys generated here."
     )
@@ -36,13 +64,22 @@ class AuthSettings(CommonSettings):
         default_factory=list, description="PEM keys still published so their tokens verify."
     )
     session_token_lifetime: int = Field(
-        8 * 3600, ge=60, description="Seconds a login (session) token lives."
+        8 * 3600,
+        ge=60,
+        le=LONGEST_TOKEN_LIFETIME,
+        description="Seconds a login (session) token lives.",
     )
     access_token_lifetime: int = Field(
-        30 * 86400, ge=60, description="Default seconds a generated (access) token lives."
+        30 * 86400,
+        ge=60,
+        le=LONGEST_TOKEN_LIFETIME,
+        description="Default seconds a generated (access) token lives.",
     )
     access_token_max_lifetime: int = Field(
-        365 * 86400, ge=60, description="Longest lifetime an admin may give a generated token."
+        365 * 86400,
+        ge=60,
+        le=LONGEST_TOKEN_LIFETIME,
+        description="Longest lifetime an admin may give a generated token.",
     )
     password_min_length: int = Field(8, ge=8, le=128, description="Shortest password accepted.")
     password_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
@@ -73,17 +110,6 @@ class AuthSettings(CommonSettings):
     lockout_window_seconds: float = Field(
         900.0, gt=0, description="Failures older than this no longer count."
     )
-    trusted_proxies: CommaList = Field(
-        default_factory=list,
-        description="Addresses/networks whose X-Forwarded-For is believed (e.g. 10.0.0.0/8).",
-    )
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ipaddress.ip_network(entry, strict=False)  # its ValueError names the bad entry
-        return value
 
     @property
     def longest_token_lifetime(self) -> int:

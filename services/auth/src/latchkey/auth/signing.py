@@ -23,12 +23,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from latchkey.auth import queries
+from latchkey.auth import repository as repo
 from latchkey.common import errors
+from latchkey.common.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 10.0
+JWKS_FRESHNESS = 1.0
+"""The JWKS answered is at most this old (in seconds)."""
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
@@ -117,25 +120,30 @@ def private_pem(private: PrivateKey) -> str:
 
 
 class KeyStore:
-    """The key that signs now, the keys that verify, and the JWKS that publishes them."""
+    """The key that signs now, the keys that verify, and the JWKS that publishes them, held
+    in memory: the JWKS is answered from here (an unauthenticated call must cost next to
+    nothing) and re-read from the database at most once a second, so a key another instance
+    rotated in is published within a second."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
+        sealer: Sealer,
         algorithm: str,
         publish_retired_for: float,
         key_file: Path | None = None,
         previous_key_files: list[str] | tuple[str, ...] = (),
     ) -> None:
         self._pool = pool
+        self._sealer = sealer
         self._algorithm = algorithm
         self._publish_retired_for = publish_retired_for
         self._files = key_file is not None
         self._current: SigningKey | None = None
         self._verifying: dict[str, jwt.PyJWK] = {}
-        self._jwks: list[dict[str, Any]] = []
-        self._loaded_at = 0.0
+        self._jwks: dict[str, Any] = {"keys": []}
+        self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
         if key_file is not None:
             current = key_from_pem_file(key_file, private_required=True)
@@ -151,30 +159,45 @@ class KeyStore:
 
     def _use(self, current: SigningKey, published: list[dict[str, Any]]) -> None:
         self._current = current
-        self._jwks = published
+        self._jwks = {"keys": published}
         self._verifying = {jwk["kid"]: jwt.PyJWK(jwk, jwk["alg"]) for jwk in published}
         self._loaded_at = time.monotonic()
 
     async def load(self) -> None:
-        """Read the keys from the database, generating the first one if there is none."""
+        """Read the keys from the database: generate the first one if there is none, and
+        seal any an earlier version kept in clear. The private key is parsed only when the
+        current key is not the one already in memory (an RSA key costs tens of ms)."""
         if self._files:
             return
         async with self._lock, self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(queries.KEY_LOCK)
-            row = await conn.fetchrow(queries.SELECT_CURRENT_KEY)
-            if row is None:
+            await repo.lock_keys(conn)
+            current = await repo.current_key(conn)
+            if current is None:
                 await self._insert_new_key(conn)
-                row = await conn.fetchrow(queries.SELECT_CURRENT_KEY)
-            published = await conn.fetch(queries.SELECT_PUBLISHED_KEYS, self._publish_retired_for)
-        private = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
-        current = key_from_private(private)  # type: ignore[arg-type]
-        self._use(current, [dict(item["public_jwk"]) for item in published])
+                current = await repo.current_key(conn)
+                assert current is not None
+            for kid, stored in await repo.keys_in_clear(conn):
+                await repo.reseal_key(conn, kid=kid, private=self._sealer.seal(stored.encode()))
+                log.info("sealed the signing key %s, kept in clear until now", kid)
+            published = await repo.published_keys(conn, retired_for=self._publish_retired_for)
+        kid, stored = current
+        if self._current is None or self._current.kid != kid:
+            pem = self._sealer.open(stored)
+            private = serialization.load_pem_private_key(pem, password=None)
+            key = key_from_private(private)  # type: ignore[arg-type]
+        else:
+            key = self._current
+        self._use(key, published)
 
     async def _insert_new_key(self, conn: asyncpg.Connection) -> SigningKey:
         key = key_from_private(generate_private_key(self._algorithm))
         assert key.private is not None
-        await conn.execute(
-            queries.INSERT_KEY, key.kid, key.algorithm, private_pem(key.private), key.jwk
+        await repo.insert_key(
+            conn,
+            kid=key.kid,
+            algorithm=key.algorithm,
+            private=self._sealer.seal(private_pem(key.private).encode()),
+            public_jwk=key.jwk,
         )
         log.info("generated signing key %s (%s)", key.kid, key.algorithm)
         return key
@@ -184,27 +207,26 @@ class KeyStore:
         if self._files:
             raise KeysFromFiles()
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(queries.KEY_LOCK)
-            await conn.execute(queries.RETIRE_CURRENT_KEY)
+            await repo.lock_keys(conn)
+            await repo.retire_current_key(conn)
             key = await self._insert_new_key(conn)
         await self.load()
         return key
 
-    async def reload_if_due(self) -> None:
-        if not self._files and time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
+    async def reload_if_due(self, interval: float = RELOAD_INTERVAL) -> None:
+        if not self._files and time.monotonic() - self._loaded_at > interval:
             await self.load()
 
     async def jwks(self) -> dict[str, Any]:
-        """The published keys, read afresh: a verifier asks after seeing an unknown `kid`."""
-        if not self._files:
-            await self.load()
-        return {"keys": list(self._jwks)}
+        """The published keys (a verifier asks after seeing an unknown `kid`)."""
+        await self.reload_if_due(JWKS_FRESHNESS)
+        return self._jwks
 
     async def key(self, kid: str) -> jwt.PyJWK:
         """KeySource for verifying our own tokens (logout, the admin API)."""
         found = self._verifying.get(kid)
-        if found is None and time.monotonic() - self._loaded_at > 1.0:
-            await self.load()
+        if found is None:
+            await self.reload_if_due(JWKS_FRESHNESS)
             found = self._verifying.get(kid)
         if found is None:
             raise errors.TokenInvalid("The access token is signed with an unknown key.")
@@ -221,5 +243,5 @@ class KeyStore:
         current = self.current.kid
         return [
             {"kid": jwk["kid"], "algorithm": jwk["alg"], "current": jwk["kid"] == current}
-            for jwk in self._jwks
+            for jwk in self._jwks["keys"]
         ]

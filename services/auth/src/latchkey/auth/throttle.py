@@ -1,16 +1,15 @@
-"""Brute-force protection: failed logins counted per username and per client address in
+"""Brute-force protection: failed logins counted per account and per client address in
 PostgreSQL (so every instance sees them), with a lockout that doubles past a threshold."""
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from latchkey.auth import repository as repo
+from latchkey.auth.models import canonical_username
 from latchkey.common import errors
 from latchkey.common.db import Connection
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TooManyAttempts(errors.TooManyAttempts):
@@ -25,6 +24,9 @@ class TooManyAttempts(errors.TooManyAttempts):
 
 @dataclass(frozen=True)
 class Throttle:
+    """Failures are counted per account (the one found, whatever spelling was typed; a name
+    that finds none is counted by its spelling) and per client address."""
+
     user_threshold: int
     address_threshold: int
     base_seconds: float
@@ -32,21 +34,24 @@ class Throttle:
     window_seconds: float
 
     @staticmethod
-    def keys(username: str, address: str) -> tuple[str, str]:
-        return f"user:{username.lower()}", f"addr:{address}"
+    def subject(user_id: UUID | None, typed: str) -> str:
+        """What a sign-in attempt is counted against: the account, else the name typed."""
+        if user_id is not None:
+            return f"user:{user_id}"
+        return f"name:{canonical_username(typed) or typed.casefold()[:200]}"
 
-    async def check(self, conn: Connection, *, username: str, address: str) -> None:
-        """Refuse (429) while the username or the address is locked, whatever the password."""
-        until = await repo.locked_until(conn, keys=list(self.keys(username, address)))
+    async def check(self, conn: Connection, *, subject: str, address: str | None) -> None:
+        """Refuse (429) while the account or the address is locked, whatever the password."""
+        keys = [subject] + ([f"addr:{address}"] if address is not None else [])
+        until = await repo.locked_until(conn, keys=keys)
         if until is not None:
             raise TooManyAttempts(until)
 
-    async def failed(self, conn: Connection, *, username: str, address: str) -> None:
-        user_key, address_key = self.keys(username, address)
-        for key, threshold in (
-            (user_key, self.user_threshold),
-            (address_key, self.address_threshold),
-        ):
+    async def failed(self, conn: Connection, *, subject: str, address: str | None) -> None:
+        counted = [(subject, self.user_threshold)]
+        if address is not None:
+            counted.append((f"addr:{address}", self.address_threshold))
+        for key, threshold in counted:
             await repo.record_failure(
                 conn,
                 key=key,
@@ -56,33 +61,5 @@ class Throttle:
                 window_seconds=self.window_seconds,
             )
 
-    async def succeeded(self, conn: Connection, *, username: str) -> None:
-        await repo.clear_failures(conn, key=self.keys(username, "")[0])
-
-
-def client_address(remote: str | None, forwarded_for: str | None, trusted: list[Network]) -> str:
-    """The caller's address: the peer, or, behind a trusted proxy, the last address in
-    X-Forwarded-For that is not itself a trusted proxy."""
-    peer = remote or "unknown"
-    if not forwarded_for or not _within(peer, trusted):
-        return peer
-    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-        try:
-            address = str(ipaddress.ip_address(hop))
-        except ValueError:
-            return peer
-        if not _within(address, trusted):
-            return address
-    return peer
-
-
-def _within(address: str, networks: list[Network]) -> bool:
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(parsed in network for network in networks)
-
-
-def parse_networks(values: list[str]) -> list[Network]:
-    return [ipaddress.ip_network(value, strict=False) for value in values]
+    async def succeeded(self, conn: Connection, *, subject: str) -> None:
+        await repo.clear_failures(conn, key=subject)

@@ -3,15 +3,17 @@ end a user's sessions (disabled, new password, fewer rights) revokes every token
 
 import logging
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import asyncpg
 
 from latchkey.auth import repository as repo
 from latchkey.auth.models import NewUser, Role, User, UserListQuery, UserPage, UserPatch
 from latchkey.auth.passwords import MAX_PASSWORD_LENGTH, Passwords
+from latchkey.auth.revocations import Revocations
 from latchkey.common import errors
 from latchkey.common.models import Actor
-from latchkey.common.registry_client import RegistryClient, RegistryError, RegistryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +24,6 @@ class NoUsersAndNoAdmin(RuntimeError):
 
 class WeakPassword(errors.ValidationFailed):
     message = "The password is too short."
-
-
-class RevocationFailed(errors.ServiceUnavailable):
-    reason = "registry_unavailable"
-    message = "The user's tokens could not be revoked, so nothing was changed; try again."
 
 
 def check_password(password: str, *, min_length: int) -> None:
@@ -41,13 +38,20 @@ def check_password(password: str, *, min_length: int) -> None:
         )
 
 
-def default_portals(roles: list[Role]) -> list[str]:
-    """Without explicit portals, each role opens the portal of the same name."""
-    return [role.value for role in roles]
+def default_portals(roles: list[Role], portals: Iterable[str]) -> list[str]:
+    """Without explicit portals, each role opens the configured portal of the same name."""
+    configured = set(portals)
+    return [role.value for role in roles if role.value in configured]
 
 
 async def bootstrap_admin(
-    pool: asyncpg.Pool, passwords: Passwords, *, username: str, password: str, min_length: int
+    pool: asyncpg.Pool,
+    passwords: Passwords,
+    *,
+    username: str,
+    password: str,
+    min_length: int,
+    portals: list[str],
 ) -> None:
     """Create the first admin when no user exists; refuse to start when none can be made."""
     async with pool.acquire() as conn, conn.transaction():
@@ -66,14 +70,19 @@ async def bootstrap_admin(
             username=username,
             display_name=username,
             roles=[Role.ADMIN.value, Role.AGENT.value],
-            portals=["admin", "agent"],
+            portals=portals,
             password_hash=await passwords.hash(password),
         )
     log.info("created the first admin, %s", username)
 
 
 async def create_user(
-    pool: asyncpg.Pool, passwords: Passwords, *, body: NewUser, min_length: int
+    pool: asyncpg.Pool,
+    passwords: Passwords,
+    *,
+    body: NewUser,
+    min_length: int,
+    portals: Iterable[str],
 ) -> User:
     password = body.password.get_secret_value()
     check_password(password, min_length=min_length)
@@ -85,7 +94,9 @@ async def create_user(
             username=body.username,
             display_name=body.display_name or body.username,
             roles=[role.value for role in body.roles],
-            portals=body.portals if body.portals is not None else default_portals(body.roles),
+            portals=body.portals
+            if body.portals is not None
+            else default_portals(body.roles, portals),
             password_hash=password_hash,
         )
 
@@ -114,24 +125,23 @@ def _ends_sessions(current: User, patch: UserPatch) -> str | None:
     return None
 
 
-async def _revoke_all(registry: RegistryClient, user: User, *, reason: str, actor: Actor) -> None:
-    try:
-        await registry.revoke_user(
-            str(user.user_id), reason=reason, actor_id=actor.id, actor_name=actor.name
-        )
-    except (RegistryUnavailable, RegistryError) as exc:
-        raise RevocationFailed() from exc
+@dataclass(frozen=True)
+class UserChanged:
+    user: User
+    revoked: bool | None
+    """Whether the revocation the change called for has reached the registry (None: it
+    called for none; False: it is pending and retried until the registry takes it)."""
 
 
 async def update_user(
     pool: asyncpg.Pool,
-    registry: RegistryClient,
+    revocations: Revocations,
     *,
     user_id: uuid.UUID,
     patch: UserPatch,
     actor: Actor,
-) -> User:
-    """Apply the patch; the revocation it needs happens before the change commits."""
+) -> UserChanged:
+    """Apply the patch; the revocation it calls for commits with it and is delivered after."""
     async with pool.acquire() as conn, conn.transaction():
         current = await repo.get_user(conn, user_id=user_id, for_update=True)
         roles = patch.roles if patch.roles is not None else current.roles
@@ -146,25 +156,28 @@ async def update_user(
             disabled=patch.disabled if patch.disabled is not None else current.disabled,
         )
         reason = _ends_sessions(current, patch)
+        owed = None
         if reason is not None:
-            await _revoke_all(registry, current, reason=reason, actor=actor)
-    return updated
+            owed = await revocations.queue(conn, user_id=user_id, reason=reason, actor=actor)
+    revoked = await revocations.deliver(owed) if owed is not None else None
+    return UserChanged(updated, revoked)
 
 
 async def set_password(
     pool: asyncpg.Pool,
     passwords: Passwords,
-    registry: RegistryClient,
+    revocations: Revocations,
     *,
     user_id: uuid.UUID,
     password: str,
     min_length: int,
     actor: Actor,
-) -> User:
+) -> UserChanged:
     check_password(password, min_length=min_length)
     password_hash = await passwords.hash(password)
     async with pool.acquire() as conn, conn.transaction():
-        current = await repo.get_user(conn, user_id=user_id, for_update=True)
         updated = await repo.set_password(conn, user_id=user_id, password_hash=password_hash)
-        await _revoke_all(registry, current, reason="password changed", actor=actor)
-    return updated
+        owed = await revocations.queue(
+            conn, user_id=user_id, reason="password changed", actor=actor
+        )
+    return UserChanged(updated, await revocations.deliver(owed))

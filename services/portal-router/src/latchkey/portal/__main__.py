@@ -7,8 +7,7 @@ from latchkey.portal.settings import RouterSettings
 
 def main() -> None:
     settings = RouterSettings()
-    ports = [settings.router_port, *settings.router_extra_ports]
-    serve(create_app(settings), settings, service=SERVICE, ports=ports)
+    serve(create_app(settings), settings, service=SERVICE, ports=settings.listening_ports())
 
 
 if __name__ == "__main__":

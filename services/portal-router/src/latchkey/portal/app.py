@@ -1,39 +1,44 @@
 """Assembly of the router application: resources as cleanup contexts, then the routes."""
 
+import functools
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
+from latchkey.common.admission import Admission
 from latchkey.common.amqp import broker_context
 from latchkey.common.app import base_app
-from latchkey.common.gate import Authenticator
+from latchkey.common.appkeys import CREDENTIALS, TOKEN_STATE, VERIFIER
+from latchkey.common.auth_client import AuthClient
+from latchkey.common.edge import Handler, Wrapper
+from latchkey.common.network import TrustedProxies
 from latchkey.common.registry_client import RegistryClient
 from latchkey.common.tokens import verifier_context
-from latchkey.common.tokenstate.runtime import setup_token_state_routes, token_state_context
+from latchkey.common.tokenstate.endpoints import setup_token_state_routes
+from latchkey.common.tokenstate.runtime import token_state_context
 from latchkey.portal.connections import LiveConnections
-from latchkey.portal.entry import Entry
-from latchkey.portal.forwarded import trust_forwarded
-from latchkey.portal.gatekeeper import Gatekeeper
+from latchkey.portal.gatekeeper import Gatekeeper, IdentityHeaders
 from latchkey.portal.keys import (
-    AUTHENTICATOR,
-    BROKER,
+    ANSWERS,
+    AUTH,
+    CODEC,
     CONNECTIONS,
-    ENTRY,
     GATEKEEPER,
-    HTTP,
+    IDENTITY_HEADERS,
+    NETWORK,
     PROXY,
     REGISTRY,
     ROUTES,
     SETTINGS,
-    TOKEN_STATE,
-    UPSTREAM_HTTP,
-    VERIFIER,
+    SIGN_IN,
 )
 from latchkey.portal.proxy import Proxy, RouteTable
+from latchkey.portal.responses import Answers
 from latchkey.portal.routes import setup_routes
 from latchkey.portal.sessions import SessionCodec
 from latchkey.portal.settings import RouterSettings
+from latchkey.portal.signin import SignIn
 
 SERVICE = "portal-router"
 
@@ -52,10 +57,10 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
             timeout=UPSTREAM_TIMEOUT,
         ) as upstreams,
     ):
-        app[HTTP] = services
-        app[REGISTRY] = RegistryClient(settings.registry_url, settings.internal_token, services)
+        app[REGISTRY] = RegistryClient(settings.registry_url, app[CREDENTIALS], services)
         app[CONNECTIONS] = LiveConnections()
-        app[UPSTREAM_HTTP] = upstreams
+        app[PROXY] = Proxy(upstreams, app[CONNECTIONS], app[IDENTITY_HEADERS])
+        app[AUTH] = AuthClient(settings.auth_url, app[CREDENTIALS], services)
         yield
 
 
@@ -63,37 +68,49 @@ async def gatekeeper_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     state = app[TOKEN_STATE]
     app[CONNECTIONS].follow(state.view)
-    gatekeeper = Gatekeeper(
-        codec=SessionCodec(settings.session_keys, cache_size=settings.token_cache_size),
-        verifier=app[VERIFIER],
-        state=state,
-    )
+    codec = app[CODEC]
+    gatekeeper = Gatekeeper(codec=codec, admission=Admission(app[VERIFIER], state), state=state)
     app[GATEKEEPER] = gatekeeper
-    app[PROXY] = Proxy(app[UPSTREAM_HTTP], app[CONNECTIONS], gatekeeper.identity_headers)
-    app[AUTHENTICATOR] = Authenticator(app[VERIFIER], state)
-    app[ENTRY] = Entry(
-        settings=settings, gatekeeper=gatekeeper, registry=app[REGISTRY], http=app[HTTP]
+    app[ANSWERS] = Answers(settings, codec)
+    app[SIGN_IN] = SignIn(
+        settings=settings, gatekeeper=gatekeeper, registry=app[REGISTRY], auth=app[AUTH]
     )
     yield
 
 
+def as_browser_saw_it(proxies: TrustedProxies) -> Wrapper:
+    """A wrapper for every handler that takes the scheme and host from trusted proxies."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            return await handler(proxies.as_browser_saw_it(request))
+
+        return wrapped
+
+    return wrap
+
+
 def create_app(settings: RouterSettings) -> web.Application:
+    proxies = TrustedProxies(settings.trusted_proxies)
     # Behind a trusted proxy only: every wrapper is paid by every forward-auth request.
-    wrappers = [trust_forwarded(settings.trusted_proxies)] if settings.trusted_proxies else []
-    app = base_app(service=SERVICE, title="Latchkey portal router", wrappers=wrappers)
+    wrappers = [as_browser_saw_it(proxies)] if proxies else []
+    app = base_app(settings, title="Latchkey portal router", wrappers=wrappers)
     app[SETTINGS] = settings
+    app[NETWORK] = proxies
     app[ROUTES] = RouteTable(settings.all_routes())
+    app[IDENTITY_HEADERS] = IdentityHeaders()
+    # Made before anything starts: a missing or malformed session key stops the start here.
+    app[CODEC] = SessionCodec(settings.session_keys, cache_size=settings.token_cache_size)
     app.cleanup_ctx.extend(
         [
             clients_ctx,
-            verifier_context(settings, VERIFIER),
-            broker_context(settings, BROKER, name=SERVICE),
-            token_state_context(
-                settings, TOKEN_STATE, service=SERVICE, broker=BROKER, source=lambda a: a[REGISTRY]
-            ),
+            verifier_context(settings, settings.auth_url),
+            broker_context(settings, name=SERVICE),
+            token_state_context(settings, service=SERVICE, source=lambda a: a[REGISTRY]),
             gatekeeper_ctx,
         ]
     )
     setup_routes(app, settings)
-    setup_token_state_routes(app, TOKEN_STATE, AUTHENTICATOR)
+    setup_token_state_routes(app)
     return app

@@ -8,6 +8,7 @@ from collections import defaultdict
 from aiohttp import web
 
 from latchkey.common import errors
+from latchkey.common.admission import issued_before
 from latchkey.common.events import (
     TokenDisabled,
     TokenEvent,
@@ -70,7 +71,7 @@ class LiveConnections:
                 self._close_token(ref.jti.int, CLOSE_REVOKED, "token_revoked")
             not_before = math.floor(event.not_before.timestamp())
             for ws, issued_at in list(self._by_user.get(event.user_id, {}).items()):
-                if issued_at < not_before:
+                if issued_before(issued_at, not_before):
                     self._close(ws, CLOSE_REVOKED, "token_revoked")
 
     def _check_all(self) -> None:

@@ -1,20 +1,27 @@
-"""Who is asking: from a session cookie, a deep-link token or a bearer token, checked against
-the signature cache and the live token-state view on every request."""
+"""Who is asking: from a session cookie, a deep-link token or a bearer token, admitted by the
+one admission path (`latchkey.common.admission`) on every request, with the decisions for a
+session's Cookie header reused until anything they rest on changes."""
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 from urllib.parse import quote
 
-from aiohttp import web
-
 from latchkey.common import errors
-from latchkey.common.credentials import bearer_token
-from latchkey.common.tokens import Claims, TokenVerifier
+from latchkey.common.admission import Admission
+from latchkey.common.bounded import BoundedDict
+from latchkey.common.credentials import bearer_of
+from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.portal.admission import Identity, Refused
 from latchkey.portal.sessions import Session, SessionCodec, cookie_value
 
 HEADER_CACHE_SIZE = 50_000
+IDENTITY_HEADERS = (
+    "X-Latchkey-User",
+    "X-Latchkey-User-Name",
+    "X-Latchkey-Roles",
+    "X-Latchkey-Portal",
+)
 
 Stamp = tuple[int, int]
 """(token-state view version, verifier generation)."""
@@ -31,53 +38,41 @@ class SessionExpired(errors.TokenExpired):
     message = "Your session has expired; please sign in again."
 
 
-class Identity(NamedTuple):
-    """Who a request is from. A named tuple: made on every request, and cheaper to make
-    than a frozen dataclass."""
-
-    claims: Claims
-    token: str
-    portal: str
-    domains: tuple[str, ...]
-    """The allowed domains in force now: changed by an admin, the token's, else the policy."""
-    session: Session | None = None
-
-
 class Gatekeeper:
     def __init__(
         self,
         *,
         codec: SessionCodec,
-        verifier: TokenVerifier,
+        admission: Admission,
         state: TokenState,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.codec = codec
-        self._verifier = verifier
+        self._admission = admission
+        self._verifier: TokenVerifier = admission.verifier
         self._state = state
         self._clock = clock
-        self._headers: dict[tuple[str, str], dict[str, str]] = {}
-        self._sessions = SessionDecisions(verifier, state, clock, size=codec.cache_size)
+        self._sessions = SessionDecisions(self._verifier, state, clock, size=codec.cache_size)
 
     async def admit(self, token: str, portal: str, session: Session | None = None) -> Identity:
-        """A token that may open `portal` now; raises the reason it may not."""
+        """A token that may open `portal` now; raises `Refused` with the reason it may not."""
         # The coroutines are awaited only off the hot path: a token not seen before, or a
         # view too stale to decide alone.
-        claims = self._verifier.cached(token) or await self._verifier.verify(token)
+        try:
+            claims = self._verifier.cached(token) or await self._verifier.verify(token)
+        except errors.ApiError as error:
+            raise Refused(error, end_session=session is not None) from None
         domains = self._state.domains_for(claims)
         try:
-            if not self._state.check_live(claims):
-                await self._state.check(token, claims)
-            if portal not in claims.portals:
-                raise errors.PortalNotAllowed()
+            if self._admission.admit_now(token, portal) is None:
+                await self._admission.admit(token, portal=portal)
         except errors.ApiError as error:
-            error.frame_domains = domains
-            raise
+            raise Refused(error, frame_domains=domains, end_session=session is not None) from None
         return Identity(claims, token, portal, domains, session)
 
-    def session_of(self, request: web.BaseRequest, portal: str) -> Session | None:
+    def session_of(self, cookie_header: str | None, portal: str) -> Session | None:
         """This portal's session from the cookie; None when absent, foreign or not ours."""
-        cookie = cookie_value(request.headers.get("Cookie"))
+        cookie = cookie_value(cookie_header)
         if cookie is None:
             return None
         session = self.codec.open(cookie)
@@ -85,43 +80,61 @@ class Gatekeeper:
             return None
         return session
 
-    def identity_headers(self, identity: Identity) -> dict[str, str]:
-        """What upstreams and forward-auth callers learn of the user, made once per token
-        and portal (forward-auth answers with it on every request of a site)."""
-        key = (identity.token, identity.portal)
-        headers = self._headers.get(key)
-        if headers is None:
-            claims = identity.claims
-            headers = {
-                "X-Latchkey-User": header_safe(claims.sub),
-                "X-Latchkey-User-Name": header_safe(claims.name),
-                "X-Latchkey-Roles": header_safe(",".join(claims.roles)),
-                "X-Latchkey-Portal": identity.portal,
-                "Cache-Control": "no-store",
-            }
-            if len(self._headers) >= HEADER_CACHE_SIZE:
-                del self._headers[next(iter(self._headers))]
-            self._headers[key] = headers
-        return headers
-
-    async def identify(self, request: web.BaseRequest, portal: str) -> Identity | None:
+    async def identify(
+        self, portal: str, *, cookie_header: str | None, authorization: str | None
+    ) -> Identity | None:
         """The session's or the bearer token's identity; None when there is neither."""
-        header = request.headers.get("Cookie")
-        if header:
-            identity = self._sessions.recall(header, portal)
+        if cookie_header:
+            identity = self._sessions.recall(cookie_header, portal)
             if identity is not None:
                 return identity
-            session = self.session_of(request, portal)
+            session = self.session_of(cookie_header, portal)
             if session is not None:
                 if self._clock() >= session.expires_at:
-                    raise SessionExpired()
+                    raise Refused(SessionExpired(), end_session=True)
                 stamp = self._sessions.stamp()
                 identity = await self.admit(session.token, portal, session)
-                self._sessions.remember(header, identity, stamp)
+                self._sessions.remember(cookie_header, identity, stamp)
                 return identity
-        if "Authorization" in request.headers:
-            return await self.admit(bearer_token(request), portal)  # type: ignore[arg-type]
+        if authorization is not None:
+            return await self.bearer(authorization, portal)
         return None
+
+    async def bearer(self, authorization: str | None, portal: str) -> Identity:
+        """The identity of an `Authorization: Bearer` token (401 without one)."""
+        try:
+            token = bearer_of(authorization)
+        except errors.ApiError as error:
+            raise Refused(error) from None
+        return await self.admit(token, portal)
+
+
+class IdentityHeaders:
+    """What upstreams and forward-auth callers learn of the user, made once per token and
+    portal (forward-auth answers with it on every request of a site)."""
+
+    def __init__(self, size: int = HEADER_CACHE_SIZE) -> None:
+        self._made: BoundedDict[tuple[str, str], dict[str, str]] = BoundedDict(size)
+
+    def of(self, identity: Identity) -> dict[str, str]:
+        key = (identity.token, identity.portal)
+        headers = self._made.get(key)
+        if headers is None:
+            claims = identity.claims
+            headers = dict(
+                zip(
+                    IDENTITY_HEADERS,
+                    (
+                        header_safe(claims.sub),
+                        header_safe(claims.name),
+                        header_safe(",".join(claims.roles)),
+                        identity.portal,
+                    ),
+                    strict=True,
+                )
+            )
+            self._made.remember(key, headers)
+        return headers
 
 
 class SessionDecisions:
@@ -140,8 +153,9 @@ class SessionDecisions:
         self._verifier = verifier
         self._state = state
         self._clock = clock
-        self._size = size
-        self._entries: dict[tuple[str, str], tuple[Identity, float, Stamp]] = {}
+        self._entries: BoundedDict[tuple[str, str], tuple[Identity, float, Stamp]] = BoundedDict(
+            size
+        )
 
     def stamp(self) -> Stamp:
         """What a decision rests on besides the clock: the view's and the verifier's state."""
@@ -160,11 +174,7 @@ class SessionDecisions:
     def remember(self, header: str, identity: Identity, stamp: Stamp) -> None:
         """Keep a decision made against one unchanged state (`stamp`, taken before it was
         made) by a live view; anything else is decided afresh next time."""
-        if self._size <= 0 or identity.session is None:
+        if identity.session is None or stamp != self.stamp() or not self._state.live():
             return
-        if stamp != self.stamp() or not self._state.live():
-            return
-        if len(self._entries) >= self._size:
-            del self._entries[next(iter(self._entries))]
         until = min(identity.session.expires_at, identity.claims.exp)
-        self._entries[(header, identity.portal)] = (identity, until, stamp)
+        self._entries.remember((header, identity.portal), (identity, until, stamp))

@@ -1,60 +1,106 @@
-"""Thin handlers: which portal, who is asking, then a flow of `entry` or the proxy."""
+"""Thin handlers: HTTP in (which portal, the request's headers, form and query), a call to the
+sign-in service, the gatekeeper or the proxy, HTTP out."""
 
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 
 from latchkey.common import errors
+from latchkey.common.web import sent_by_own_page
 from latchkey.portal import pages
-from latchkey.portal.entry import TOKEN_PARAMETER, Entry
-from latchkey.portal.gatekeeper import Identity
-from latchkey.portal.keys import ENTRY, GATEKEEPER, PROXY, ROUTES
-from latchkey.portal.origins import frame_ancestors
-from latchkey.portal.redirects import clean_path
-from latchkey.portal.responses import login_url, wants_html
+from latchkey.portal.admission import Identity, Refused, frame_ancestors, websocket_refusal
+from latchkey.portal.keys import (
+    ANSWERS,
+    GATEKEEPER,
+    IDENTITY_HEADERS,
+    NETWORK,
+    PROXY,
+    ROUTES,
+    SETTINGS,
+    SIGN_IN,
+)
+from latchkey.portal.origins import check_origin, own_host_port, sender_of
+from latchkey.portal.redirects import clean_path, portal_of_uri
+from latchkey.portal.responses import CSRF_COOKIE, login_url, wants_html
+from latchkey.portal.signin import TOKEN_PARAMETER, SessionStart
 
 STATIC = Path(__file__).parent / "static"
+PORTAL_HEADER = "X-Latchkey-Portal"
+"""Set by an nginx location to the portal it protects; forward-auth then checks it."""
 
 
-async def _signed_in(entry: Entry, request: web.Request, portal: str) -> Identity:
-    """The identity behind this request, or the reason to refuse it; a session the view no
-    longer honours is ended (its cookie cleared) on the way out."""
-    try:
-        identity = await entry.gatekeeper.identify(request, portal)
-    except errors.Unauthorized as error:
-        error.headers["Set-Cookie"] = entry.clear_cookie(request, portal)
-        raise
-    if identity is None:
-        raise errors.TokenMissing()
-    entry.check_sender(request, identity)
+class CrossSiteForm(errors.Forbidden):
+    reason = "cross_site_request"
+    message = "This form can only be sent from this site."
+
+
+class PortalMismatch(errors.Forbidden):
+    reason = "portal_mismatch"
+    message = "The original URI names another portal than the one this location protects."
+
+
+async def signed_in(request: web.Request, portal: str) -> Identity | None:
+    """The identity behind this request (its sender checked), None without one; raises
+    `Refused`."""
+    identity = await request.app[GATEKEEPER].identify(
+        portal,
+        cookie_header=request.headers.get("Cookie"),
+        authorization=request.headers.get("Authorization"),
+    )
+    if identity is not None:
+        request.app[SIGN_IN].check_sender(sender_of(request), identity, signing_in=False)
     return identity
 
 
 async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     """Any page of a portal: a deep link, a signed-in request to proxy, or the way to sign in."""
-    entry = request.app[ENTRY]
-    if TOKEN_PARAMETER in request.query:
-        return await entry.deep_link(request, portal)
-    path = clean_path(
-        request.raw_path.split("?", 1)[0], portal, max_length=entry.settings.max_path_length
-    )
+    check_origin(request, request.app[SETTINGS], portal)
     try:
-        identity = await _signed_in(entry, request, portal)
-    except errors.TokenMissing:
+        if TOKEN_PARAMETER in request.query:
+            return await deep_link(request, portal)
+        path = clean_path(
+            request.raw_path.split("?", 1)[0],
+            portal,
+            max_length=request.app[SETTINGS].max_path_length,
+        )
+        identity = await signed_in(request, portal)
+    except Refused as refused:
+        return request.app[ANSWERS].refusal(request, refused, portal)
+    if identity is None:
         if not wants_html(request):
-            raise
+            raise errors.TokenMissing()
         # raw_path: the way back keeps the path's and the query's bytes, escapes included
-        raise web.HTTPSeeOther(login_url(portal, request.raw_path)) from None
+        raise web.HTTPSeeOther(login_url(portal, request.raw_path))
     security = {"Content-Security-Policy": frame_ancestors(identity.domains)}
     route = request.app[ROUTES].match(path)
     if route is None:
         return builtin_page(identity, security["Content-Security-Policy"])
     proxy = request.app[PROXY]
     if request.headers.get("Upgrade", "").lower() == "websocket":
+        refusal = websocket_refusal(sender_of(request), identity.domains)
+        if refusal is not None:
+            raise refusal
         expires = identity.session.expires_at if identity.session else identity.claims.exp
         return await proxy.websocket(request, identity, route, path, expires_at=expires)
     return await proxy.http(request, identity, route, path, extra=security)
+
+
+async def deep_link(request: web.Request, portal: str) -> web.Response:
+    path = clean_path(
+        request.raw_path.split("?", 1)[0], portal, max_length=request.app[SETTINGS].max_path_length
+    )
+    start = await request.app[SIGN_IN].deep_link(
+        portal=portal,
+        path=path,
+        tokens=request.query.getall(TOKEN_PARAMETER),
+        # The raw query: decoded, an escaped & or = would become a separator.
+        raw_query=request.raw_path.partition("?")[2],
+        redirect=request.query.get("redirect"),
+        sender=sender_of(request),
+    )
+    return request.app[ANSWERS].session_started(request, start)
 
 
 def builtin_page(identity: Identity, ancestors: str) -> web.Response:
@@ -73,45 +119,96 @@ def builtin_page(identity: Identity, ancestors: str) -> web.Response:
 
 
 async def login_form(request: web.Request, portal: str) -> web.StreamResponse:
-    entry = request.app[ENTRY]
+    check_origin(request, request.app[SETTINGS], portal)
+    sign_in = request.app[SIGN_IN]
     if TOKEN_PARAMETER in request.query:
-        return await entry.deep_link(request, portal)
-    if entry.gatekeeper.session_of(request, portal) is not None:
         try:
-            await _signed_in(entry, request, portal)
-            raise web.HTTPSeeOther(entry.landing(portal, request.query.get("redirect")))
-        except errors.ApiError:
+            return await deep_link(request, portal)
+        except Refused as refused:
+            return request.app[ANSWERS].refusal(request, refused, portal)
+    redirect = request.query.get("redirect")
+    if request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal) is not None:
+        try:
+            if await signed_in(request, portal) is not None:
+                raise web.HTTPSeeOther(sign_in.landing(portal, redirect))
+        except Refused:
             pass  # a session that no longer works: sign in afresh
-    return entry.login_form(request, portal)
+    return request.app[ANSWERS].login_form(
+        request, portal, redirect=sign_in.landing(portal, redirect)
+    )
+
+
+def require_own_page(request: web.BaseRequest) -> None:
+    """State changes only from our own pages."""
+    if not sent_by_own_page(request, own_host_port(request)):
+        raise CrossSiteForm()
 
 
 async def login(request: web.Request, portal: str) -> web.StreamResponse:
-    return await request.app[ENTRY].login(request, portal)
+    """The sign-in form's POST."""
+    check_origin(request, request.app[SETTINGS], portal)
+    require_own_page(request)
+    form = await request.post()
+    expected = request.cookies.get(CSRF_COOKIE)
+    if not expected or not secrets.compare_digest(str(form.get("csrf", "")), expected):
+        raise CrossSiteForm()
+    answers = request.app[ANSWERS]
+    outcome = await request.app[SIGN_IN].form(
+        portal=portal,
+        username=str(form.get("username", "")),
+        password=str(form.get("password", "")),
+        redirect=str(form.get("redirect", "")) or None,
+        client=request.app[NETWORK].client_of(request),
+    )
+    if isinstance(outcome, SessionStart):
+        return answers.session_started(request, outcome)
+    redirect = request.app[SIGN_IN].landing(portal, str(form.get("redirect", "")) or None)
+    return answers.login_form(
+        request, portal, redirect=redirect, problem=outcome.message, status=outcome.status
+    )
 
 
 async def logout_form(request: web.Request, portal: str) -> web.Response:
-    if request.app[GATEKEEPER].session_of(request, portal) is None:
+    check_origin(request, request.app[SETTINGS], portal)
+    if request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal) is None:
         return pages.signed_out_page(login=f"/{portal}/auth/login")
     return pages.logout_confirm_page(action=f"/{portal}/auth/logout")
 
 
 async def logout(request: web.Request, portal: str) -> web.Response:
-    return await request.app[ENTRY].logout(request, portal)
+    """End the session and revoke its token (through auth's logout, as clients do)."""
+    check_origin(request, request.app[SETTINGS], portal)
+    require_own_page(request)
+    session = request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal)
+    if session is not None:
+        await request.app[SIGN_IN].sign_out(session.token)
+    page = pages.signed_out_page(login=f"/{portal}/auth/login")
+    page.headers.add("Set-Cookie", request.app[ANSWERS].clear_cookie(request, portal))
+    return page
 
 
 async def verify(request: web.Request) -> web.Response:
     """Forward-auth for nginx `auth_request` and Traefik ForwardAuth: 200 with identity
-    headers, 401 without a valid credential, 403 for the wrong portal or site."""
-    entry = request.app[ENTRY]
-    uri = request.headers.get(entry.settings.forward_auth_uri_header, "/")
-    portal = uri.lstrip("/").split("/", 1)[0].split("?", 1)[0]
-    if portal not in entry.settings.portals:
+    headers, 401 without a valid credential, 403 for the wrong portal or site. The portal is
+    read from the original URI as nginx normalises it; a URI that normalises to something
+    else is refused rather than guessed at."""
+    settings = request.app[SETTINGS]
+    uri = request.headers.get(settings.forward_auth_uri_header, "/")
+    portal = portal_of_uri(uri, max_length=settings.max_path_length)
+    if portal not in settings.portals:
         raise errors.TokenMissing("The original URI names no portal.")
-    identity = await entry.gatekeeper.identify(request, portal)
+    protected = request.headers.get(PORTAL_HEADER)
+    if protected is not None and protected != portal:
+        raise PortalMismatch()
+    try:
+        identity = await signed_in(request, portal)
+    except Refused as refused:
+        raise refused.error from None
     if identity is None:
         raise errors.TokenMissing()
-    entry.check_sender(request, identity)
-    return web.Response(headers=entry.gatekeeper.identity_headers(identity))
+    headers = dict(request.app[IDENTITY_HEADERS].of(identity))
+    headers["Cache-Control"] = "no-store"
+    return web.Response(headers=headers)
 
 
 async def stylesheet(request: web.Request) -> web.FileResponse:

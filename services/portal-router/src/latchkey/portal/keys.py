@@ -1,29 +1,28 @@
-"""Every typed key the router stores on its application."""
+"""Every typed key the router stores on its application (the shared ones are in
+`latchkey.common.appkeys`)."""
 
-import aiohttp
 from aiohttp import web
 
-from latchkey.common.amqp import Broker
-from latchkey.common.gate import Authenticator
+from latchkey.common.auth_client import AuthClient
+from latchkey.common.network import TrustedProxies
 from latchkey.common.registry_client import RegistryClient
-from latchkey.common.tokens import TokenVerifier
-from latchkey.common.tokenstate.runtime import TokenState
 from latchkey.portal.connections import LiveConnections
-from latchkey.portal.entry import Entry
-from latchkey.portal.gatekeeper import Gatekeeper
+from latchkey.portal.gatekeeper import Gatekeeper, IdentityHeaders
 from latchkey.portal.proxy import Proxy, RouteTable
+from latchkey.portal.responses import Answers
+from latchkey.portal.sessions import SessionCodec
 from latchkey.portal.settings import RouterSettings
+from latchkey.portal.signin import SignIn
 
 SETTINGS = web.AppKey("settings", RouterSettings)
-BROKER = web.AppKey("broker", Broker)
-VERIFIER = web.AppKey("verifier", TokenVerifier)
-TOKEN_STATE = web.AppKey("token_state", TokenState)
-AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+NETWORK = web.AppKey("trusted_proxies", TrustedProxies)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 REGISTRY = web.AppKey("registry_client", RegistryClient)
-HTTP = web.AppKey("http_client", aiohttp.ClientSession)
-UPSTREAM_HTTP = web.AppKey("upstream_client", aiohttp.ClientSession)
 PROXY = web.AppKey("proxy", Proxy)
 CONNECTIONS = web.AppKey("connections", LiveConnections)
-ENTRY = web.AppKey("entry", Entry)
+SIGN_IN = web.AppKey("sign_in", SignIn)
+ANSWERS = web.AppKey("answers", Answers)
+IDENTITY_HEADERS = web.AppKey("identity_headers", IdentityHeaders)
 ROUTES = web.AppKey("routes", RouteTable)
+AUTH = web.AppKey("auth_client", AuthClient)
+CODEC = web.AppKey("session_codec", SessionCodec)

@@ -1,75 +1,66 @@
-"""The domain policy at the door: which sites may send a user in (Origin/Referer), and which
-may frame the portal (`Content-Security-Policy: frame-ancestors`)."""
+"""Each portal on its own origin: whether the origin a request reached serves the portal it
+asks for, and where that portal is served instead (`latchkey.common.portals` says why).
 
-from functools import lru_cache
+A request for a portal on another portal's origin is refused (421 Misdirected Request,
+RFC 9110 §15.5.20), or, for a top-level navigation, sent to the portal's own origin."""
 
 from aiohttp import web
 
 from latchkey.common import errors
-from latchkey.common.domains import (
-    DomainPattern,
-    DomainPatternError,
-    is_allowed,
-    origin_host_port,
-    parse_domain_pattern,
-)
-
-FRAME_DESTINATIONS = frozenset({"iframe", "frame", "embed", "object"})
+from latchkey.common.domains import origin_host_port
+from latchkey.common.portals import PortalsSettings
+from latchkey.portal.admission import Sender
 
 
-@lru_cache(maxsize=4096)
-def patterns_of(domains: tuple[str, ...]) -> tuple[DomainPattern, ...]:
-    parsed = []
-    for domain in domains:
-        try:
-            parsed.append(parse_domain_pattern(domain))
-        except DomainPatternError:
-            continue  # validated when stored; an unreadable entry allows nothing
-    return tuple(parsed)
+class WrongOrigin(errors.ApiError):
+    status = 421
+    reason = "wrong_origin"
+    message = "This portal is not served at this address."
 
 
-@lru_cache(maxsize=4096)
-def frame_ancestors(domains: tuple[str, ...]) -> str:
-    """`frame-ancestors 'self' ...`: only the allowed sites may embed the portal."""
-    sources = ["'self'", *(pattern.csp_source() for pattern in patterns_of(domains))]
-    return "frame-ancestors " + " ".join(sources)
-
-
-def is_framed(request: web.BaseRequest) -> bool:
-    return request.headers.get("Sec-Fetch-Dest", "") in FRAME_DESTINATIONS
-
-
-def check_sender(
-    request: web.BaseRequest,
-    domains: tuple[str, ...],
-    *,
-    allow_bare_navigation: bool,
-    allow_bare_frame: bool,
-) -> None:
-    """Refuse (403 domain_not_allowed) a request sent from a site the domains do not allow.
-
-    With no domains at all (neither the token's nor a global policy) any site may link in;
-    the portal still cannot be framed by others (frame-ancestors 'self').
-    """
-    origin = request.headers.get("Origin")
-    sender = origin if origin is not None else request.headers.get("Referer")
-    if sender is None:
-        allowed = allow_bare_frame if is_framed(request) else allow_bare_navigation
-        if not allowed:
-            raise errors.DomainNotAllowed(
-                "This page can only be opened from a site that identifies itself."
-            )
-        return
-    found = origin_host_port(sender)
-    if found is None:
-        raise errors.DomainNotAllowed()
-    host, port = found
-    if (host, port) == own_host_port(request):
-        return
-    if domains and not is_allowed(list(patterns_of(domains)), host, port):
-        raise errors.DomainNotAllowed()
+def local_port(request: web.BaseRequest) -> int | None:
+    """The router port the request came in on."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
 
 
 def own_host_port(request: web.BaseRequest) -> tuple[str, int] | None:
     """The portal's own origin as this request reached it (links inside it are fine)."""
     return origin_host_port(f"{request.scheme}://{request.host}")
+
+
+def sender_of(request: web.BaseRequest) -> Sender:
+    headers = request.headers
+    return Sender(
+        origin=headers.get("Origin"),
+        referer=headers.get("Referer"),
+        fetch_site=headers.get("Sec-Fetch-Site"),
+        fetch_dest=headers.get("Sec-Fetch-Dest"),
+        own=own_host_port(request),
+    )
+
+
+def is_top_level_navigation(request: web.BaseRequest) -> bool:
+    if request.method not in ("GET", "HEAD"):
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate" and request.headers.get("Sec-Fetch-Dest") == "document"
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def check_origin(request: web.BaseRequest, portals: PortalsSettings, portal: str) -> None:
+    """Return when this origin serves `portal`; else redirect a top-level navigation to where
+    it is served (307, the path and query as sent) or refuse with 421."""
+    served = portals.portal_at(request.host, local_port(request))
+    if portal in served:
+        return
+    target = portals.origin_of(portal, scheme=request.scheme, host=request.host)
+    elsewhere = origin_host_port(target) != own_host_port(request)
+    if elsewhere and is_top_level_navigation(request):
+        raise web.HTTPTemporaryRedirect(
+            target + request.raw_path,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+    raise WrongOrigin(f"The {portal} portal is served at {target}.", data={"origin": target})

@@ -1,11 +1,13 @@
 """The router's own HTML pages: sign-in, errors a person understands, who is signed in.
 
-Everything shown is escaped; every page says `Cache-Control: no-store` and
-`Referrer-Policy: no-referrer` and carries a strict Content-Security-Policy.
+Jinja2 templates (in `templates/`) with everything escaped; every page says
+`Cache-Control: no-store` and `Referrer-Policy: no-referrer` (unless it holds a form, which
+names its origin with `same-origin`) and carries a strict Content-Security-Policy.
 """
 
-from html import escape
+from typing import Any
 
+import jinja2
 from aiohttp import web
 
 from latchkey.common import errors
@@ -13,6 +15,15 @@ from latchkey.common import errors
 STYLESHEET = "/_latchkey/static/portal.css"
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'"
+)
+NOT_FRAMED = "frame-ancestors 'self'"
+
+environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("latchkey.portal", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 # What a person reads for each reason: a title and a sentence.
@@ -45,24 +56,31 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "Please try again in a moment",
         "We cannot confirm your access right now.",
     ),
+    "wrong_origin": (
+        "This portal is not served here",
+        "Open it at its own address instead.",
+    ),
+    "upstream_unavailable": (
+        "This page is not available right now",
+        "The application behind this portal cannot be reached. Try again in a moment.",
+    ),
+    "upstream_timeout": (
+        "This page took too long",
+        "The application behind this portal did not answer in time. Try again in a moment.",
+    ),
 }
 
 
 def page(
-    title: str,
-    body: str,
+    template: str,
     *,
+    title: str,
     status: int = 200,
-    frame_ancestors: str = "frame-ancestors 'self'",
+    frame_ancestors: str = NOT_FRAMED,
     referrer_policy: str = "no-referrer",
+    **context: Any,
 ) -> web.Response:
-    """A complete page around `body` (already escaped HTML)."""
-    html = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{escape(title)}</title><link rel="stylesheet" href="{STYLESHEET}">'
-        f'</head><body><main><div class="card">{body}</div></main></body></html>'
-    )
+    html = environment.get_template(template).render(title=title, stylesheet=STYLESHEET, **context)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers.update(
         {
@@ -76,42 +94,38 @@ def page(
 
 
 def error_page(
-    error: errors.ApiError, *, login_url: str | None, frame_ancestors: str
+    error: errors.ApiError, *, login_url: str | None, frame_ancestors: str = NOT_FRAMED
 ) -> web.Response:
     title, advice = EXPLANATIONS.get(error.reason, ("Something went wrong", error.detail))
-    action = (
-        f'<a class="button" href="{escape(login_url)}">Sign in</a>'
-        if login_url and error.status in (401, 403)
-        else ""
+    response = page(
+        "error.html",
+        title=title,
+        status=error.status,
+        frame_ancestors=frame_ancestors,
+        advice=advice,
+        reason=error.reason,
+        login_url=login_url if error.status in (401, 403) else None,
     )
-    body = (
-        f'<div class="error"><h1>{escape(title)}</h1><p>{escape(advice)}</p></div>'
-        f'<p class="muted">Reason: {escape(error.reason)}</p>{action}'
-    )
-    response = page(title, body, status=error.status, frame_ancestors=frame_ancestors)
     response.headers.extend(error.headers)
     return response
 
 
 def login_page(
-    *, portal: str, action: str, redirect: str, csrf: str, problem: str | None = None
+    *, portal: str, action: str, redirect: str, csrf: str, problem: str | None, status: int
 ) -> web.Response:
-    notice = f'<p class="error" role="alert">{escape(problem)}</p>' if problem else ""
-    body = (
-        f"<h1>Sign in to {escape(portal)}</h1>{notice}"
-        f'<form method="post" action="{escape(action)}">'
-        f'<input type="hidden" name="redirect" value="{escape(redirect)}">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-        '<label for="username">Username</label>'
-        '<input id="username" name="username" type="text" autocomplete="username" required>'
-        '<label for="password">Password</label>'
-        '<input id="password" name="password" type="password" '
-        'autocomplete="current-password" required>'
-        '<button type="submit">Sign in</button></form>'
-    )
     # Same-origin, not no-referrer: the form's POST then names us as its origin. This page
     # never carries a token (a deep link to /auth/login is answered with a 303 first).
-    return page(f"Sign in to {portal}", body, status=401, referrer_policy="same-origin")
+    return page(
+        "login.html",
+        title=f"Sign in to {portal}",
+        status=status,
+        referrer_policy="same-origin",
+        portal=portal,
+        action=action,
+        redirect=redirect,
+        csrf=csrf,
+        problem=problem,
+    )
 
 
 def signed_in_page(
@@ -124,43 +138,23 @@ def signed_in_page(
     logout: str,
     frame_ancestors: str,
 ) -> web.Response:
-    body = (
-        f"<h1>Signed in to {escape(portal)}</h1>"
-        "<dl>"
-        f"<dt>User</dt><dd>{escape(name)}</dd>"
-        f"<dt>User id</dt><dd>{escape(user_id)}</dd>"
-        f"<dt>Roles</dt><dd>{escape(', '.join(roles))}</dd>"
-        f"<dt>Until</dt><dd>{escape(expires)}</dd>"
-        "</dl>"
-        f'<p class="muted">No application is configured for this portal yet.</p>'
-        f"{_sign_out_form(logout)}"
-    )
     return page(
-        f"Signed in to {portal}",
-        body,
+        "signed_in.html",
+        title=f"Signed in to {portal}",
         frame_ancestors=frame_ancestors,
         referrer_policy="same-origin",
+        name=name,
+        user_id=user_id,
+        portal=portal,
+        roles=roles,
+        expires=expires,
+        logout=logout,
     )
 
 
 def signed_out_page(*, login: str) -> web.Response:
-    body = (
-        "<h1>You are signed out</h1><p>Your session has ended and its access was revoked.</p>"
-        f'<a class="button" href="{escape(login)}">Sign in again</a>'
-    )
-    return page("Signed out", body)
+    return page("signed_out.html", title="Signed out", login=login)
 
 
 def logout_confirm_page(*, action: str) -> web.Response:
-    body = (
-        "<h1>Sign out?</h1><p>This ends your session and revokes its access.</p>"
-        f"{_sign_out_form(action)}"
-    )
-    return page("Sign out", body, referrer_policy="same-origin")
-
-
-def _sign_out_form(action: str) -> str:
-    return (
-        f'<form method="post" action="{escape(action)}">'
-        '<button type="submit">Sign out</button></form>'
-    )
+    return page("logout.html", title="Sign out", referrer_policy="same-origin", action=action)

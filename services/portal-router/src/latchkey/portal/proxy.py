@@ -1,15 +1,18 @@
 """Reverse proxying to the portals' upstreams: HTTP with bodies streamed both ways, and WebSocket.
 
 Routes match by longest prefix. Hop-by-hop headers (RFC 9110 §7.6.1) stay on their hop;
-identity headers are set by us and never taken from the client; our session cookie and, unless
-the route asks for it, the client's Authorization never reach the upstream.
+identity headers are set by us and never taken from the client, under any spelling an upstream
+might read as theirs (case, `_` for `-`: WSGI and CGI read `X_Latchkey_Roles` as
+`HTTP_X_LATCHKEY_ROLES`), and like nginx we pass on no header whose name holds `_`; our session
+cookie and, unless the route asks for it, the client's Authorization never reach the upstream.
+An upstream that refuses or cannot be reached is a 502, one that does not answer in time a 504.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -17,8 +20,10 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from latchkey.common import errors
+from latchkey.portal.admission import Identity
 from latchkey.portal.connections import LiveConnections
-from latchkey.portal.gatekeeper import Identity
+from latchkey.portal.gatekeeper import IdentityHeaders
 from latchkey.portal.sessions import COOKIE_NAME
 from latchkey.portal.settings import Route
 
@@ -42,10 +47,6 @@ NOT_INVENTED = ("Accept", "Accept-Encoding", "User-Agent")
 """Headers aiohttp's client adds when absent: a proxy passes on what the client sent and
 nothing else. Above all Accept-Encoding: bodies pass through still compressed, so an
 invented `gzip` would reach a client that never asked for it."""
-
-
-class NoUpstream(Exception):
-    """Nothing is routed there."""
 
 
 class RouteTable:
@@ -83,6 +84,7 @@ TO_UPSTREAM_DROPPED = HOP_BY_HOP | {
 }
 """Never passed on as the client sent them: set by us below, or not for the upstream."""
 SET_BY_US = ("x-latchkey-", "sec-websocket")
+"""Names (lower-cased, `_` read as `-`) the client's headers may not start with."""
 FROM_UPSTREAM_DROPPED = HOP_BY_HOP | {"content-length"}
 
 
@@ -109,7 +111,7 @@ def upstream_headers(
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in client.items():
         lower = name.lower()
-        if lower in dropped or lower.startswith(SET_BY_US):
+        if lower in dropped or "_" in lower or lower.startswith(SET_BY_US):
             continue
         if lower == "cookie":
             value = _without_session_cookie(value)
@@ -119,8 +121,7 @@ def upstream_headers(
     if "Content-Length" in client and not client.get("Transfer-Encoding"):
         headers.add("Content-Length", client["Content-Length"])
     for name, value in identity_headers.items():
-        if name != "Cache-Control":
-            headers.add(name, value)
+        headers.add(name, value)
     if route.pass_token:
         headers.add("Authorization", f"Bearer {identity.token}")
     forwarded_for = client.get("X-Forwarded-For")
@@ -167,11 +168,11 @@ class Proxy:
         self,
         session: aiohttp.ClientSession,
         connections: LiveConnections,
-        identity_headers: Callable[[Identity], dict[str, str]],
+        identity_headers: IdentityHeaders,
     ) -> None:
         self._session = session
         self.connections = connections
-        self.identity_headers = identity_headers
+        self._identity = identity_headers
 
     async def http(
         self,
@@ -187,14 +188,13 @@ class Proxy:
             upstream = await self._session.request(
                 request.method,
                 _target(route, path, request),
-                headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
+                headers=upstream_headers(request, identity, route, self._identity.of(identity)),
                 data=body,
                 allow_redirects=False,
                 skip_auto_headers=NOT_INVENTED,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("upstream %s unreachable: %s", route.upstream, type(exc).__name__)
-            raise web.HTTPBadGateway() from exc
+            raise _upstream_error(route, exc) from exc
         async with upstream:
             response = web.StreamResponse(
                 status=upstream.status,
@@ -236,13 +236,12 @@ class Proxy:
         try:
             upstream = await self._session.ws_connect(
                 _target(route, path, request, websocket=True),
-                headers=upstream_headers(request, identity, route, self.identity_headers(identity)),
+                headers=upstream_headers(request, identity, route, self._identity.of(identity)),
                 protocols=protocols,
                 autoping=True,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("upstream WebSocket %s unreachable: %s", route.upstream, type(exc).__name__)
-            raise web.HTTPBadGateway() from exc
+            raise _upstream_error(route, exc) from exc
         client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
         await client.prepare(request)
         self.connections.add(client, identity.claims)
@@ -259,6 +258,19 @@ class Proxy:
             with contextlib.suppress(Exception):
                 await upstream.close()
         return client
+
+
+def _upstream_error(route: Route, exc: BaseException) -> errors.ApiError:
+    """502 for an upstream that refused or broke the connection, 504 for one that did not
+    answer in time; one warning line, never a traceback."""
+    timed_out = isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError)
+    log.warning(
+        "upstream %s %s: %s",
+        route.upstream,
+        "timed out" if timed_out else "unreachable",
+        type(exc).__name__,
+    )
+    return errors.UpstreamTimeout() if timed_out else errors.UpstreamUnavailable()
 
 
 async def _pump_both_ways(

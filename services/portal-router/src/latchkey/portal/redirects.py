@@ -1,9 +1,11 @@
-"""Paths and redirect targets that can never leave the portal (no open redirect).
+"""Paths and redirect targets that can never leave the portal (no open redirect), and the
+portal an original URI names for forward-auth.
 
 A target is refused or folded back into the portal when it carries a scheme or a host,
 starts with `//` or `/\\`, holds a backslash, an encoded slash or backslash, a control
-character or whitespace, or is longer than allowed; dot segments are resolved and may not
-climb out of the portal.
+character or whitespace, a path parameter that hides a dot segment (`..;`, which Tomcat and
+Spring read as `..`), or is longer than allowed; dot segments are resolved and may not climb
+out of the portal.
 """
 
 import re
@@ -20,7 +22,7 @@ class BadLink(errors.BadRequest):
     message = "This link is not well formed."
 
 
-_PLAIN_UNLESS = re.compile(r"[\x00-\x20\x7f\\%]|//|/\.")
+_PLAIN_UNLESS = re.compile(r"[\x00-\x20\x7f\\%;]|//|/\.")
 """What sends a path through the full cleaning: escapes, empty or dot segments, and the
 characters the full cleaning refuses. Most paths have none and are already clean."""
 
@@ -43,6 +45,8 @@ def _clean_path_fully(raw_path: str, portal: str, *, max_length: int) -> str:
     segments: list[str] = []
     for segment in raw_path.split("/"):
         decoded = unquote(segment)
+        if ";" in decoded and decoded.split(";", 1)[0] in (".", ".."):
+            raise BadLink()
         if decoded in ("", "."):
             continue
         if decoded == "..":
@@ -80,3 +84,23 @@ def safe_redirect(target: str | None, portal: str, *, home: str, max_length: int
     except BadLink:
         return home
     return cleaned + ("?" + query if query else "")
+
+
+def portal_of_uri(uri: str, *, max_length: int) -> str:
+    """The portal an original URI (nginx's `$request_uri`, Traefik's X-Forwarded-Uri) names,
+    read as nginx reads it: percent-escapes decoded, then dot segments and repeated slashes.
+    Anything whose normalised path would differ from what was sent is refused (BadLink): a
+    `..` (however escaped), `//`, an encoded slash or backslash, a control character, or a
+    path parameter (`;`): otherwise the portal checked here and the location nginx serves
+    could be two different ones."""
+    path = uri.split("?", 1)[0]
+    if len(path) > max_length or not path.startswith("/") or _ENCODED_DANGER.search(path):
+        raise BadLink()
+    decoded = unquote(path)
+    if _CONTROL_OR_SPACE.search(decoded) or ";" in decoded or "#" in decoded:
+        raise BadLink()
+    segments = decoded.split("/")[1:]
+    for index, segment in enumerate(segments):
+        if segment in (".", "..") or (segment == "" and index < len(segments) - 1):
+            raise BadLink()
+    return segments[0]

@@ -21,7 +21,7 @@ def setup_routes(app: web.Application, settings: RouterSettings) -> None:
                 handlers.verify,
                 "Forward-auth (nginx auth_request, Traefik ForwardAuth): 200 with identity "
                 "headers, 401 or 403 otherwise",
-                errors=(401, 403),
+                errors=(400, 401, 403),
                 tags=("forward-auth",),
             ),
             Endpoint(

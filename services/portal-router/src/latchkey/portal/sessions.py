@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
+from latchkey.common.bounded import BoundedDict
+
 COOKIE_NAME = "latchkey_session"
 MAX_COOKIE_LENGTH = 4096
 
@@ -39,7 +41,7 @@ class SessionCodec:
         if not keys:
             raise ValueError("at least one session key is needed (LATCHKEY_SESSION_KEYS)")
         self._fernet = MultiFernet([Fernet(key.get_secret_value().encode()) for key in keys])
-        self._cache: dict[str, Session] = {}
+        self._cache: BoundedDict[str, Session] = BoundedDict(cache_size)
         self.cache_size = cache_size
         self._clock = clock
 
@@ -84,9 +86,7 @@ class SessionCodec:
             )
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
-        if len(self._cache) >= self.cache_size:
-            del self._cache[next(iter(self._cache))]
-        self._cache[cookie] = session
+        self._cache.remember(cookie, session)
         return session
 
 
@@ -113,22 +113,20 @@ def set_cookie_header(
     embeddable: bool,
     name: str = COOKIE_NAME,
 ) -> str:
-    """A Set-Cookie value. Written by hand: Python 3.11's cookie module refuses Partitioned,
-    which Chromium needs to keep a cookie in a cross-site iframe (CHIPS)."""
+    """A Set-Cookie value that fits the connection. Over HTTPS: `Secure`, and for embeddable
+    portals `SameSite=None; Partitioned` (CHIPS: the one kind of cookie a cross-site iframe
+    keeps). Over plain HTTP: neither, for browsers drop a `Secure` cookie set over HTTP on any
+    host but localhost, and `SameSite=Lax`, which top-level deep links need. Written by hand:
+    Python 3.11's cookie module refuses Partitioned."""
     parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max(0, max_age)}", "HttpOnly"]
-    if embeddable:
+    if secure and embeddable:
         parts += ["Secure", "SameSite=None", "Partitioned"]
+    elif secure:
+        parts += ["Secure", "SameSite=Lax"]
     else:
         parts.append("SameSite=Lax")
-        if secure:
-            parts.append("Secure")
     return "; ".join(parts)
 
 
 def clear_cookie_header(*, path: str, secure: bool, embeddable: bool) -> str:
     return set_cookie_header("", path=path, max_age=0, secure=secure, embeddable=embeddable)
-
-
-def new_key() -> str:
-    """A fresh session key (what LATCHKEY_SESSION_KEYS takes)."""
-    return Fernet.generate_key().decode()

@@ -1,6 +1,5 @@
 """The router's settings (`LATCHKEY_*`), on top of what every service reads."""
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -8,22 +7,16 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import NoDecode
 from yarl import URL
 
-from latchkey.common.settings import SPLIT_COMMAS, CommaList, CommonSettings, split_comma_list
-
-PORTAL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
-RESERVED = {"_latchkey", "healthz", "readyz", "metrics", "internal", "openapi.json", "api"}
-
-
-class PortalConfig(BaseModel):
-    """How one portal behaves: where its home is, whether others may frame it."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    home: str = Field("", description="Where /{portal}/auth/login lands; default /{portal}/.")
-    embeddable: bool = Field(
-        False, description="Sessions work in cross-site iframes (SameSite=None; Partitioned)."
-    )
-    single_use_links: bool = Field(False, description="A token's deep link works once.")
+from latchkey.common.portals import PortalsSettings
+from latchkey.common.settings import (
+    SPLIT_COMMAS,
+    AuthUrl,
+    CommonSettings,
+    RegistryUrl,
+    RouterCredential,
+    TrustedProxiesSettings,
+    split_comma_list,
+)
 
 
 class Route(BaseModel):
@@ -75,17 +68,14 @@ def _parse_routes(value: object) -> object:
     return split_comma_list(value) if isinstance(value, str) else value
 
 
-class RouterSettings(CommonSettings):
-    router_port: int = Field(9005, ge=1, le=65535, description="Port the router listens on.")
+class RouterSettings(
+    CommonSettings, AuthUrl, RegistryUrl, RouterCredential, TrustedProxiesSettings, PortalsSettings
+):
+    SERVICE = "router"
+
     router_extra_ports: Annotated[list[int], NoDecode, SPLIT_COMMAS] = Field(
-        default_factory=list, description="More ports to listen on (e.g. 9004 for old links)."
-    )
-    portals: dict[str, PortalConfig] = Field(
-        default_factory=lambda: {
-            "agent": PortalConfig(embeddable=True),
-            "admin": PortalConfig(),
-        },
-        description="Portals by name, as JSON.",
+        default_factory=list,
+        description="More ports to listen on (portals' own ports are listened on anyway).",
     )
     routes: Annotated[list[Route], NoDecode] = Field(
         default_factory=list, description="Upstreams by path prefix."
@@ -106,9 +96,6 @@ class RouterSettings(CommonSettings):
     allow_no_origin_iframe: bool = Field(
         False, description="Accept a deep link without Origin/Referer inside an iframe."
     )
-    trusted_proxies: CommaList = Field(
-        default_factory=list, description="Addresses whose X-Forwarded-Proto/-Host are believed."
-    )
     max_path_length: int = Field(2048, ge=64, description="Longest deep-link path accepted.")
     forward_auth_uri_header: str = Field(
         "X-Original-URI",
@@ -120,26 +107,64 @@ class RouterSettings(CommonSettings):
         "/admin/tokens",
         description="Where the registry's token console appears (empty: not routed).",
     )
+    allow_console_shared_origin: bool = Field(
+        False,
+        description="Start even though the token console shares its origin with a proxied "
+        "upstream's pages (they could then read console pages with an admin's cookie).",
+    )
 
     @field_validator("routes", mode="before")
     @classmethod
     def _routes(cls, value: object) -> object:
         return _parse_routes(value)
 
-    @field_validator("portals")
-    @classmethod
-    def _portal_names(cls, value: dict[str, PortalConfig]) -> dict[str, PortalConfig]:
-        for name in value:
-            if not PORTAL_NAME.match(name) or name in RESERVED:
-                raise ValueError(f"{name!r} cannot be a portal name")
-        return value
-
     @model_validator(mode="after")
     def _routes_belong_to_portals(self) -> "RouterSettings":
         for route in self.all_routes():
             if route.portal not in self.portals:
                 raise ValueError(f"route {route.prefix} is under no configured portal")
+        shared = self.console_shares_origin_with()
+        if shared and not self.allow_console_shared_origin:
+            raise ValueError(
+                f"the token console ({self.console_prefix}) would share its origin with the "
+                f"proxied pages of {', '.join(shared)}: a page there could read the console "
+                "with an admin's cookie. Give the admin portal an origin of its own in "
+                'LATCHKEY_PORTALS (e.g. "admin": {"port": 9004} or {"host": '
+                '"admin.example.com"}), or set LATCHKEY_ALLOW_CONSOLE_SHARED_ORIGIN=true to '
+                "accept it (the console then still refuses framing and scripts, and asks for "
+                "the password before generating tokens)"
+            )
         return self
+
+    def console_shares_origin_with(self) -> list[str]:
+        """The proxied routes whose pages are served on the token console's origin."""
+        if not self.console_prefix:
+            return []
+        console = self.console_prefix.rstrip("/")
+        portal = console.strip("/").split("/")[0]
+        if portal not in self.portals:
+            return []
+        shared = {name for name in self.portals if self.same_origin(portal, name)}
+        return sorted(
+            route.prefix
+            for route in self.routes
+            if route.portal in shared and route.prefix.rstrip("/") != console
+        )
+
+    def same_origin(self, first: str, second: str) -> bool:
+        """Whether two portals are served on one origin (bindings are distinct by
+        validation, so only portals bound alike to the router's port share one)."""
+        if first == second:
+            return True
+        a, b = self.portals[first], self.portals[second]
+        if a.host is not None or b.host is not None:
+            return False
+        return (a.port or self.router_port) == (b.port or self.router_port)
+
+    def listening_ports(self) -> list[int]:
+        """The router's own port, every port a portal is served on, and the extra ones."""
+        ports = {self.router_port, *self.portal_ports(), *self.router_extra_ports}
+        return [self.router_port, *sorted(ports - {self.router_port})]
 
     def all_routes(self) -> list[Route]:
         """The configured routes, plus the token console unless disabled or routed already."""

@@ -1,23 +1,22 @@
-"""Every typed key the registry stores on its application."""
+"""Every typed key the registry stores on its application (the shared ones are in
+`latchkey.common.appkeys`)."""
 
-import asyncpg
 from aiohttp import web
 
-from latchkey.common.amqp import Broker
 from latchkey.common.auth_client import AuthClient
-from latchkey.common.gate import Authenticator
-from latchkey.common.tokens import TokenVerifier
-from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.common.contracts import EventKeys
+from latchkey.common.event_signing import EventSigner
+from latchkey.common.sealing import Sealer
 from latchkey.registry.console.csrf import CsrfGuard
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.settings import RegistrySettings
+from latchkey.registry.state import RecordsDigest
 
 SETTINGS = web.AppKey("settings", RegistrySettings)
-POOL = web.AppKey("pool", asyncpg.Pool)
-BROKER = web.AppKey("broker", Broker)
-VERIFIER = web.AppKey("verifier", TokenVerifier)
 RELAY = web.AppKey("relay", OutboxRelay)
 AUTH = web.AppKey("auth_client", AuthClient)
-TOKEN_STATE = web.AppKey("token_state", TokenState)
-AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CSRF = web.AppKey("csrf", CsrfGuard)
+EVENT_SIGNER = web.AppKey("event_signer", EventSigner)
+EVENT_KEYS = web.AppKey("event_keys", EventKeys)
+RECORDS_DIGEST = web.AppKey("records_digest", RecordsDigest)
+SEALER = web.AppKey("sealer", Sealer)

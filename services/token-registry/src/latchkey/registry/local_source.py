@@ -1,9 +1,8 @@
 """The registry's own token-state source: its database, without going through HTTP."""
 
-from typing import Any
-
 import asyncpg
 
+from latchkey.common.contracts import EventKeys, Introspection, StateDigest
 from latchkey.common.events import InstanceReport, TokenStateSnapshot
 from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.source import Events, SnapshotNeeded
@@ -13,9 +12,17 @@ PAGE_SIZE = 1000
 
 
 class LocalStateSource:
-    def __init__(self, pool: asyncpg.Pool, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        verifier: TokenVerifier,
+        keys: EventKeys,
+        records_digest: state.RecordsDigest,
+    ) -> None:
         self._pool = pool
         self._verifier = verifier
+        self._keys = keys
+        self._digest = records_digest
 
     async def snapshot(self) -> TokenStateSnapshot:
         return await state.snapshot(self._pool)
@@ -25,11 +32,16 @@ class LocalStateSource:
             page = await state.events_after(self._pool, after=seq, limit=PAGE_SIZE)
         except state.EventsPruned as exc:
             raise SnapshotNeeded() from exc
-        return Events([*page.events], page.latest)  # validated once, by state
+        return Events(page.events, page.latest, page.at)
 
-    async def introspect(self, token: str) -> dict[str, Any]:
-        answer = await state.introspect(self._pool, self._verifier, token)
-        return answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+    async def introspect(self, token: str) -> Introspection:
+        return await state.introspect(self._pool, self._verifier, token)
 
     async def report(self, report: InstanceReport) -> None:
         await receipts.record_report(self._pool, report=report)
+
+    async def event_keys(self) -> EventKeys:
+        return self._keys
+
+    async def digest(self) -> StateDigest:
+        return await self._digest.digest(self._pool)

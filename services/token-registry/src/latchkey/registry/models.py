@@ -1,96 +1,60 @@
-"""What the registry's APIs take and answer (camelCase on the wire)."""
+"""What the registry's public APIs take and answer (camelCase on the wire); what it exchanges
+with the other services is in `latchkey.common.contracts`."""
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
-from uuid import UUID
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from latchkey.common.contracts import (
+    DeepLinkUse,
+    EventKey,
+    EventKeys,
+    Introspection,
+    IntrospectRequest,
+    NewTokenRecord,
+    Portals,
+    ServiceRevoke,
+    StateDigest,
+    TokenChange,
+    TokenKind,
+    TokenRecord,
+    TokenStatus,
+    UserRevocation,
+)
 from latchkey.common.domains import DomainList
 from latchkey.common.models import ApiModel, RequestModel, UtcDatetime
+from latchkey.common.text import SINGLE_LINE, Description, Identifier, Name, Reason
 
-Text = Field(default="", max_length=200)
-Portal = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9-]*$")
+__all__ = [
+    "DeepLinkUse",
+    "EventKey",
+    "EventKeys",
+    "IntrospectRequest",
+    "Introspection",
+    "NewTokenRecord",
+    "ServiceRevoke",
+    "StateDigest",
+    "TokenChange",
+    "TokenKind",
+    "TokenRecord",
+    "TokenStatus",
+    "UserRevocation",
+]
 
-
-class TokenKind(StrEnum):
-    SESSION = "session"
-    ACCESS = "access"
-
-
-class TokenStatus(StrEnum):
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-    DISABLED = "disabled"
-
-
-class TokenRecord(ApiModel):
-    jti: UUID
-    user_id: str
-    username: str
-    kind: TokenKind
-    name: str
-    description: str
-    channel: str
-    platform: str
-    device: str
-    portals: list[str]
-    allowed_domains: list[str]
-    created_by: str
-    issued_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
-    status: TokenStatus
-    disabled: bool
-    disabled_at: datetime | None
-    disabled_by: str | None
-    revoked_at: datetime | None
-    revoked_by: str | None
-    revoke_reason: str | None
-
-
-class TokenChange(TokenRecord):
-    """A token after a change, with the sequence number of the event it caused (if any)."""
-
-    event_seq: int | None
-
-
-class NewTokenRecord(RequestModel):
-    """What auth sends when it issues a token (`POST /internal/v1/tokens`)."""
-
-    jti: UUID
-    user_id: str = Field(min_length=1, max_length=128)
-    username: str = Field(min_length=1, max_length=200)
-    kind: TokenKind
-    name: str = Text
-    description: str = Field(default="", max_length=2000)
-    channel: str = Field(default="", max_length=64)
-    platform: str = Field(default="", max_length=64)
-    device: str = Field(default="", max_length=200)
-    portals: list[str] = Field(default_factory=list, max_length=20)
-    allowed_domains: DomainList = Field(default_factory=list)
-    created_by: str = Field(default="", max_length=200)
-    issued_at: UtcDatetime
-    expires_at: UtcDatetime
-
-    @model_validator(mode="after")
-    def _expires_after_issue(self) -> "NewTokenRecord":
-        if self.expires_at <= self.issued_at:
-            raise ValueError("expiresAt must be later than issuedAt")
-        return self
+BIGINT_MAX = 2**63 - 1
+"""Sequence numbers and audit ids are PostgreSQL bigints."""
 
 
 class GenerateTokenRequest(RequestModel):
     """An admin asks for an `access` token for a user (`POST /api/v1/tokens`)."""
 
-    user_id: str = Field(min_length=1, max_length=128)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    user_id: Identifier
+    name: Annotated[str, SINGLE_LINE, Field(min_length=1, max_length=200)]
+    description: Description = ""
     expires_at: UtcDatetime | None = None
-    portals: list[str] | None = Field(default=None, max_length=20)
+    portals: Portals | None = None
     allowed_domains: DomainList = Field(default_factory=list)
 
 
@@ -99,16 +63,23 @@ class GeneratedToken(ApiModel):
 
     access_token: str
     token: TokenRecord
+    framing: str | None = Field(
+        default=None,
+        description="What the token means for framing: set when no other site may frame the "
+        "portals it opens (it has no allowed domains and the global policy names none).",
+    )
 
 
 class TokenListQuery(RequestModel):
-    user_id: str | None = Field(default=None, min_length=1, max_length=128)
-    username: str | None = Field(default=None, min_length=1, max_length=200)
+    user_id: Identifier | None = None
+    username: Annotated[str, SINGLE_LINE, Field(min_length=1, max_length=200)] | None = None
     kind: TokenKind | None = None
     status: TokenStatus | None = None
-    q: str | None = Field(default=None, min_length=1, max_length=200, description="Name contains.")
+    q: Annotated[str, SINGLE_LINE, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Name contains."
+    )
     limit: int = Field(default=50, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Annotated[str, SINGLE_LINE, Field(max_length=200)] | None = None
 
 
 class TokenPage(ApiModel):
@@ -119,8 +90,8 @@ class TokenPage(ApiModel):
 
 
 class TokenPatch(RequestModel):
-    name: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Name | None = None
+    description: Description | None = None
     allowed_domains: DomainList | None = None
     disabled: bool | None = None
 
@@ -137,20 +108,7 @@ class TokenPatch(RequestModel):
 
 
 class RevokeRequest(RequestModel):
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class InternalRevokeRequest(RequestModel):
-    reason: str = Field(default="logout", min_length=1, max_length=500)
-    actor_id: str = Field(default="", max_length=128)
-    actor_name: str = Field(default="", max_length=200)
-
-
-class UserRevocation(ApiModel):
-    user_id: str
-    not_before: datetime
-    revoked_tokens: int
-    seq: int
+    reason: Reason
 
 
 class DomainPolicy(ApiModel):
@@ -170,9 +128,9 @@ class DomainPolicyUpdate(RequestModel):
 class AuditQuery(RequestModel):
     limit: int = Field(default=50, ge=1, le=500)
     before: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="Entries older than this id."
+        default=None, ge=1, le=BIGINT_MAX, description="Entries older than this id."
     )
-    target: str | None = Field(default=None, max_length=200)
+    target: Annotated[str, SINGLE_LINE, Field(max_length=200)] | None = None
 
 
 class AuditEntry(ApiModel):
@@ -190,32 +148,8 @@ class AuditPage(ApiModel):
     next_before: int | None
 
 
-class IntrospectRequest(RequestModel):
-    token: str = Field(min_length=1, max_length=8192)
-    token_type_hint: str | None = Field(default=None, alias="token_type_hint")
-
-
-class Introspection(ApiModel):
-    """RFC 7662 §2.2: `active` always; the rest only for an active token."""
-
-    active: bool
-    reason: str | None = Field(default=None, description="Why it is inactive (our extension).")
-    jti: UUID | None = None
-    sub: str | None = None
-    username: str | None = None
-    token_type: Literal["Bearer"] | None = Field(default=None, alias="token_type")
-    exp: int | None = None
-    iat: int | None = None
-    nbf: int | None = None
-    iss: str | None = None
-    aud: str | list[str] | None = None
-    portals: list[str] | None = None
-    roles: list[str] | None = None
-    domains: list[str] | None = Field(default=None, description="Effective allowed domains.")
-
-
 class EventsQuery(RequestModel):
-    after: int = Field(ge=0)
+    after: int = Field(ge=0, le=BIGINT_MAX)
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 

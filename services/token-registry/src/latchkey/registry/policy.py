@@ -8,6 +8,7 @@ from latchkey.common.events import (
 )
 from latchkey.common.models import Actor
 from latchkey.registry import repository as repo
+from latchkey.registry.changes import change
 from latchkey.registry.models import (
     AuditPage,
     AuditQuery,
@@ -24,16 +25,12 @@ async def get_policy(pool: asyncpg.Pool) -> DomainPolicy:
 async def set_policy(
     pool: asyncpg.Pool, *, domains: list[str], actor: Actor, clock: Clock = utc_now
 ) -> DomainPolicyChange:
-    now = clock()
-    async with pool.acquire() as conn, conn.transaction():
-        policy = await repo.set_policy(conn, domains=domains, actor=actor)
-        await repo.insert_audit(
-            conn, actor=actor, action="policy.update", target="", details={"domains": domains}
-        )
-        event = await repo.append_event(
-            conn, lambda seq, at: DomainPolicyChanged(seq=seq, at=at, domains=domains), now=now
-        )
-    return DomainPolicyChange(**dict(policy), event_seq=event.seq)
+    async with change(pool, actor=actor, clock=clock) as unit:
+        policy = await repo.set_policy(unit.conn, domains=domains, actor=actor)
+        unit.audit("policy.update", target="", details={"domains": domains})
+        unit.emit(lambda seq, at: DomainPolicyChanged(seq=seq, at=at, domains=domains))
+    assert unit.seq is not None
+    return DomainPolicyChange(**dict(policy), event_seq=unit.seq)
 
 
 async def list_audit(pool: asyncpg.Pool, *, query: AuditQuery) -> AuditPage:

@@ -183,3 +183,37 @@ DELETE FROM registry.instances WHERE reported_at < now() - make_interval(secs =>
 
 PRUNE_DELIVERIES = """
 DELETE FROM registry.deliveries WHERE applied_at < now() - make_interval(secs => $1)"""
+
+# --- the keys events are signed with ----------------------------------------------------
+
+EVENT_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('latchkey.registry.event_keys', 0))"
+
+SELECT_EVENT_KEYS = """
+SELECT kid, private_key, public_key FROM registry.event_keys ORDER BY created_at DESC, kid"""
+
+INSERT_EVENT_KEY = """
+INSERT INTO registry.event_keys (kid, private_key, public_key) VALUES ($1, $2, $3)"""
+
+RESEAL_EVENT_KEY = "UPDATE registry.event_keys SET private_key = $2 WHERE kid = $1"
+
+# --- console confirmations ----------------------------------------------------------------
+
+SELECT_CONFIRMED = """
+SELECT 1 FROM registry.console_confirmations WHERE jti = $1 AND confirmed_until > now()"""
+
+UPSERT_CONFIRMATION = """
+INSERT INTO registry.console_confirmations (jti, confirmed_until)
+VALUES ($1, now() + make_interval(secs => $2))
+ON CONFLICT (jti) DO UPDATE SET confirmed_until = EXCLUDED.confirmed_until"""
+
+PRUNE_CONFIRMATIONS = "DELETE FROM registry.console_confirmations WHERE confirmed_until <= now()"
+
+# --- revoking a jti nothing records --------------------------------------------------------
+
+INSERT_REVOKED_UNKNOWN = f"""
+INSERT INTO registry.tokens (
+    jti, user_id, username, kind, name, issued_at, expires_at, revoked_at, revoked_by,
+    revoke_reason)
+VALUES ($1, '', '', 'unknown', '', now(), now() + make_interval(secs => $2), now(), $3, $4)
+ON CONFLICT (jti) DO NOTHING
+RETURNING {TOKEN_COLUMNS}"""

@@ -14,16 +14,17 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange
 
 from latchkey.common.amqp import Broker
-from latchkey.common.app import wait_event
 from latchkey.common.db import connect_with_retry, init_connection
+from latchkey.common.event_signing import EventSigner
 from latchkey.common.events import Heartbeat
+from latchkey.common.lifecycle import wait_event
 from latchkey.registry import queries
 from latchkey.registry import repository as repo
 from latchkey.registry.settings import RegistrySettings
@@ -42,11 +43,11 @@ Role = Literal["starting", "leader", "standby"]
 class OutboxRelay:
     """Runs in every registry instance; publishes only while it holds the relay lock."""
 
-    def __init__(self, *, settings: RegistrySettings, broker: Broker) -> None:
+    def __init__(self, *, settings: RegistrySettings, broker: Broker, signer: EventSigner) -> None:
         self._settings = settings
         self._broker = broker
+        self._signer = signer
         self.role: Role = "starting"
-        self.published_seq = 0
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -56,12 +57,27 @@ class OutboxRelay:
                 await self._attempt()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError) as exc:
-                log.warning("relay interrupted (%s); starting over", type(exc).__name__)
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                aio_pika.exceptions.AMQPError,
+                TimeoutError,
+            ) as exc:
+                self._step_down(type(exc).__name__)
             except Exception:
                 log.exception("relay failed; starting over")
-            self.role = "standby"
+                self._step_down("an unexpected error")
             await asyncio.sleep(RETRY_DELAY)
+
+    def _step_down(self, why: str) -> None:
+        if self.role == "leader":
+            log.warning(
+                "this instance no longer relays the outbox (%s); another may take over", why
+            )
+        else:
+            log.info("relay attempt interrupted (%s); trying again", why)
+        self.role = "standby"
 
     async def _attempt(self) -> None:
         conn = await connect_with_retry(
@@ -117,9 +133,8 @@ class OutboxRelay:
         await asyncio.gather(
             *(
                 exchange.publish(
-                    aio_pika.Message(
+                    self._message(
                         json.dumps(payload, separators=(",", ":")).encode(),
-                        content_type="application/json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                         message_id=str(seq),
                     ),
@@ -130,21 +145,29 @@ class OutboxRelay:
                 for seq, payload in pending
             )
         )
-        seqs = [seq for seq, _ in pending]
-        await repo.mark_published(conn, seqs=seqs)
-        self.published_seq = seqs[-1]
+        await repo.mark_published(conn, seqs=[seq for seq, _ in pending])
         return len(pending)
+
+    def _message(self, body: bytes, **properties: Any) -> aio_pika.Message:
+        """A message the registry signed: instances act on nothing else."""
+        return aio_pika.Message(
+            body,
+            content_type="application/json",
+            headers=self._signer.headers(body),  # type: ignore[arg-type]
+            **properties,
+        )
 
     async def _publish_heartbeat(
         self, conn: asyncpg.Connection, exchange: AbstractExchange
     ) -> None:
         heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=datetime.now(UTC))
         await exchange.publish(
-            aio_pika.Message(
+            self._message(
                 heartbeat.model_dump_json(by_alias=True).encode(),
-                content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                expiration=10,
+                # Older than the staleness bound, a heartbeat is no news: let the broker drop
+                # it rather than deliver it late (instances judge its age themselves too).
+                expiration=self._settings.max_staleness,
             ),
             routing_key="",
             mandatory=False,
@@ -160,3 +183,4 @@ class OutboxRelay:
             instances_after=FORGET_INSTANCES_AFTER,
             deliveries_after=self._settings.event_retention_days * 86400,
         )
+        await repo.prune_confirmations(conn)

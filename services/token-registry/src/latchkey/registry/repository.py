@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from latchkey.common import errors
+from latchkey.common.clock import utc_now
 from latchkey.common.db import Connection
 from latchkey.common.events import (
     InstanceReport,
@@ -229,6 +230,7 @@ async def snapshot(conn: Connection) -> TokenStateSnapshot:
     policy = await get_policy(conn)
     return TokenStateSnapshot(
         seq=seq,
+        at=utc_now(),
         revoked=[TokenRef.model_validate(dict(row)) for row in revoked],
         disabled=[TokenRef.model_validate(dict(row)) for row in disabled],
         domains=[TokenDomains.model_validate(dict(row)) for row in domains],
@@ -308,3 +310,49 @@ async def prune_receipts(
     """Forget instances silent for `instances_after` s, receipts older than `deliveries_after`."""
     await conn.execute(queries.PRUNE_INSTANCES, instances_after)
     await conn.execute(queries.PRUNE_DELIVERIES, deliveries_after)
+
+
+# --- the keys events are signed with ----------------------------------------------------
+
+
+async def lock_event_keys(conn: Connection) -> None:
+    await conn.execute(queries.EVENT_KEY_LOCK)
+
+
+async def event_keys(conn: Connection) -> list[tuple[str, str, str]]:
+    """(kid, stored private key, public key), newest first."""
+    rows = await conn.fetch(queries.SELECT_EVENT_KEYS)
+    return [(row["kid"], row["private_key"], row["public_key"]) for row in rows]
+
+
+async def insert_event_key(
+    conn: Connection, *, kid: str, private_key: str, public_key: str
+) -> None:
+    await conn.execute(queries.INSERT_EVENT_KEY, kid, private_key, public_key)
+
+
+async def reseal_event_key(conn: Connection, *, kid: str, private_key: str) -> None:
+    await conn.execute(queries.RESEAL_EVENT_KEY, kid, private_key)
+
+
+# --- console confirmations ----------------------------------------------------------------
+
+
+async def is_confirmed(conn: Connection, *, jti: UUID) -> bool:
+    return await conn.fetchval(queries.SELECT_CONFIRMED, jti) is not None
+
+
+async def confirm(conn: Connection, *, jti: UUID, seconds: int) -> None:
+    await conn.execute(queries.UPSERT_CONFIRMATION, jti, float(seconds))
+
+
+async def prune_confirmations(conn: Connection) -> None:
+    await conn.execute(queries.PRUNE_CONFIRMATIONS)
+
+
+async def revoke_unknown(
+    conn: Connection, *, jti: UUID, actor: Actor, reason: str, lasts: float
+) -> TokenRecord | None:
+    """Record the revocation of a jti no record names; None when one does after all."""
+    row = await conn.fetchrow(queries.INSERT_REVOKED_UNKNOWN, jti, lasts, actor.label, reason)
+    return _token(row) if row is not None else None

@@ -1,22 +1,26 @@
-"""What instances read to know token state: snapshot, events, and token checks."""
+"""What instances read to know token state: the snapshot, events, a digest of the records,
+and the registry's own facts about a token (the authority behind admission and introspection)."""
 
 import math
+import time
 
 import asyncpg
 
 from latchkey.common import errors
+from latchkey.common.admission import TokenFacts, refusal
+from latchkey.common.clock import utc_now
+from latchkey.common.contracts import Introspection, StateDigest
 from latchkey.common.db import Connection
-from latchkey.common.events import (
-    EventPage,
-    TokenStateSnapshot,
-    token_event_adapter,
-)
+from latchkey.common.events import EventPage, TokenStateSnapshot, parse_event
 from latchkey.common.tokens import Claims, TokenVerifier
+from latchkey.common.tokenstate.view import BUCKET_SECONDS, TokenStateView
 from latchkey.registry import repository as repo
-from latchkey.registry.models import (
-    Introspection,
-    TokenRecord,
-)
+
+DIGEST_HORIZON = 2 * BUCKET_SECONDS
+"""Entries of tokens expiring sooner than this are left out of digests: instances drop expired
+entries a bucket at a time, so near the edge two correct views may briefly differ."""
+DIGEST_REUSE = 30.0
+"""A digest of the records is computed at most this often (it reads every restriction)."""
 
 
 class EventsPruned(errors.Gone):
@@ -43,34 +47,62 @@ async def events_after(pool: asyncpg.Pool, *, after: int, limit: int) -> EventPa
         oldest = await repo.oldest_event_seq(conn)
     if after < latest and (oldest is None or oldest > after + 1):
         raise EventsPruned()
-    events = [token_event_adapter.validate_python(payload) for payload in payloads]
-    return EventPage(events=events, latest=latest)
+    return EventPage(events=[parse_event(item) for item in payloads], latest=latest, at=utc_now())
 
 
-async def check_token_state(conn: Connection, claims: Claims) -> TokenRecord:
-    """The token's record, or the error that says why it may not be used."""
+class RecordsDigest:
+    """The digest of the registry's records, as every view computes its own (one code path:
+    the snapshot loaded into a view), reused for a few seconds."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, StateDigest] | None = None
+
+    async def digest(self, pool: asyncpg.Pool) -> StateDigest:
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < DIGEST_REUSE:
+            return self._last[1]
+        current = await snapshot(pool)
+        view = TokenStateView()
+        view.load(current)
+        cutoff = (math.ceil(time.time() / BUCKET_SECONDS) * BUCKET_SECONDS) + DIGEST_HORIZON
+        found = view.digest_at(current.seq, cutoff)
+        assert found is not None
+        result = StateDigest(seq=current.seq, cutoff=cutoff, digest=found)
+        self._last = (now, result)
+        return result
+
+
+class RecordFacts:
+    """The registry's own records as admission's facts: authoritative, one query a token."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def facts_now(self, claims: Claims) -> TokenFacts | None:
+        return None
+
+    async def facts(self, token: str, claims: Claims) -> TokenFacts:
+        async with self._pool.acquire() as conn:
+            return await facts_of(conn, claims)
+
+    def admitted(self, claims: Claims) -> None:
+        pass  # "last used" comes from the instances that serve the token
+
+
+async def facts_of(conn: Connection, claims: Claims) -> TokenFacts:
     try:
         record = await repo.get_token(conn, jti=claims.jti)
     except errors.NotFound:
-        raise errors.TokenInvalid("This access token was never recorded.") from None
-    if record.user_id != claims.sub:
-        raise errors.TokenInvalid()
+        return TokenFacts(recorded=False)
     if record.revoked_at is not None:
-        raise errors.TokenRevoked()
+        return TokenFacts(revoked=True)  # whoever it names (a jti revoked before its record)
+    if record.user_id != claims.sub:
+        return TokenFacts(recorded=False)
     not_before = await repo.subject_not_before(conn, user_id=claims.sub)
-    if not_before is not None and claims.iat < math.floor(not_before.timestamp()):
-        raise errors.TokenRevoked()
-    if record.disabled:
-        raise errors.TokenDisabled()
-    return record
-
-
-async def authenticate(pool: asyncpg.Pool, verifier: TokenVerifier, token: str) -> Claims:
-    """Verify a bearer token and check the registry's own record of it."""
-    claims = await verifier.verify(token)
-    async with pool.acquire() as conn:
-        await check_token_state(conn, claims)
-    return claims
+    return TokenFacts(
+        disabled=record.disabled,
+        subject_not_before=math.floor(not_before.timestamp()) if not_before else None,
+    )
 
 
 async def introspect(pool: asyncpg.Pool, verifier: TokenVerifier, token: str) -> Introspection:
@@ -78,7 +110,11 @@ async def introspect(pool: asyncpg.Pool, verifier: TokenVerifier, token: str) ->
     try:
         claims = await verifier.verify(token)
         async with pool.acquire() as conn:
-            record = await check_token_state(conn, claims)
+            facts = await facts_of(conn, claims)
+            error = refusal(claims, facts)
+            if error is not None:
+                raise error
+            record = await repo.get_token(conn, jti=claims.jti)
             policy = await repo.get_policy(conn)
     except errors.Unauthorized as exc:
         return Introspection(active=False, reason=exc.reason)

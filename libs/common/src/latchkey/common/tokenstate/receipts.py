@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from latchkey.common.app import wait_event
 from latchkey.common.events import AppliedEvent, InstanceReport, Mode, TokenUse
+from latchkey.common.lifecycle import wait_event
 from latchkey.common.service_client import ServiceError
 from latchkey.common.tokenstate.sequencer import Sequencer
 from latchkey.common.tokenstate.source import StateSource

@@ -1,5 +1,6 @@
-"""One instance's token state, assembled: the view, its sync, the gate that consults it,
-receipts, metrics, readiness, and two internal endpoints to ask an instance what it knows."""
+"""One instance's token state, assembled: the view, its sync, the facts it gives admission
+(`latchkey.common.admission`), receipts, metrics, readiness, the now-and-then comparison with
+the registry's records, and log lines when it goes stale or comes back."""
 
 import asyncio
 import contextlib
@@ -10,31 +11,40 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from prometheus_client import Gauge
-from pydantic import Field
 
 from latchkey.common import errors
-from latchkey.common.amqp import Broker
-from latchkey.common.app import CleanupContext, background
-from latchkey.common.credentials import require_service_credential
+from latchkey.common.admission import CLEAR, TokenFacts
+from latchkey.common.amqp import BROKER, Broker
+from latchkey.common.bounded import BoundedDict
+from latchkey.common.contracts import Introspection
 from latchkey.common.events import Mode
-from latchkey.common.gate import Authenticator, IntrospectingGate
 from latchkey.common.health import add_readiness_check
+from latchkey.common.lifecycle import CleanupContext, background
 from latchkey.common.metrics import METRICS
-from latchkey.common.models import ApiModel, RequestModel
-from latchkey.common.openapi import Endpoint, add_endpoints
 from latchkey.common.settings import CommonSettings
 from latchkey.common.tokens import Claims
 from latchkey.common.tokenstate.receipts import Receipts
 from latchkey.common.tokenstate.sequencer import Sequencer
 from latchkey.common.tokenstate.source import StateSource
-from latchkey.common.tokenstate.sync import TokenStateSync
+from latchkey.common.tokenstate.sync import SOURCE_ERRORS, TokenStateSync
 from latchkey.common.tokenstate.view import TokenStateView
-from latchkey.common.web import envelope, read_json
 
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 30.0
+WATCH_INTERVAL = 0.25
+DIGEST_WAIT = 5.0
+"""How long a digest check waits for the view to reach the registry's sequence number."""
 MODES = ("starting", "live", "introspect", "deny")
+INTROSPECTION_TTL = 1.0
+"""While stale, the registry's answer about a token is reused this long (a busy site would
+otherwise ask about every request)."""
+INTROSPECTION_CACHE = 10_000
+INTROSPECTION_REASONS = {
+    "token_revoked": TokenFacts(revoked=True),
+    "token_disabled": TokenFacts(disabled=True),
+}
+"""What the registry's refusal says of the token, as facts the one rule decides on."""
 
 
 class TokenStateStale(errors.ServiceUnavailable):
@@ -43,24 +53,37 @@ class TokenStateStale(errors.ServiceUnavailable):
 
 
 class TokenState:
-    """Everything an instance needs to decide, locally, whether a token is honoured."""
+    """Everything an instance needs to decide, locally, whether a token is honoured: a
+    `FactSource` for admission."""
 
     def __init__(
-        self, settings: CommonSettings, *, service: str, source: StateSource, broker: Broker
+        self,
+        settings: CommonSettings,
+        *,
+        service: str,
+        source: StateSource,
+        broker: Broker,
+        owns_exchange: bool = False,
     ) -> None:
         self.settings = settings
         self.service = service
         self.instance_id = settings.instance_id or f"{service}@{socket.gethostname()}:{os.getpid()}"
+        self.source = source
         self.view = TokenStateView()
         self.sequencer = Sequencer(self.view, source)
-        self.sync = TokenStateSync(self.sequencer, broker)
+        self.sync = TokenStateSync(self.sequencer, broker, source, owns_exchange=owns_exchange)
         self.receipts = Receipts(
             source, self.sequencer, instance_id=self.instance_id, service=service, mode=self.mode
         )
-        self._fallback = IntrospectingGate(source)
         self._max_staleness = settings.max_staleness
         self._stale_mode = settings.stale_mode
-        self._was_live = False
+        self.transitions = 0
+        """Times the view went stale or came back."""
+        self.resyncs = 0
+        """Snapshots loaded because the view's digest differed from the registry's records."""
+        self._answers: BoundedDict[str, tuple[float, Introspection]] = BoundedDict(
+            INTROSPECTION_CACHE
+        )
 
     def mode(self) -> Mode:
         """live: the view decides; introspect or deny: the view is stale; starting: not loaded."""
@@ -70,30 +93,43 @@ class TokenState:
             return "live"
         return self._stale_mode
 
-    async def check(self, token: str, claims: Claims) -> None:
-        """The gate: the view when it is fresh, else the configured stale mode."""
-        if self.check_live(claims):
-            return
+    def live(self) -> bool:
+        """The view alone decides (loaded, and complete up to recent news from the registry)."""
+        return self.view.loaded and self.sequencer.staleness() <= self._max_staleness
+
+    # --- the facts admission asks for ----------------------------------------------------------
+
+    def facts_now(self, claims: Claims) -> TokenFacts | None:
+        return self.view.facts(claims) if self.live() else None
+
+    async def facts(self, token: str, claims: Claims) -> TokenFacts:
+        """The view's facts when it is fresh; past the staleness bound, the registry's
+        answer (introspect mode) or a refusal (deny mode)."""
+        if self.live():
+            return self.view.facts(claims)
         if self._stale_mode == "deny":
             raise TokenStateStale()
-        await self._fallback.check(token, claims)
-        self.receipts.used(claims.jti)
+        now = asyncio.get_running_loop().time()
+        cached = self._answers.get(token)
+        if cached is not None and now - cached[0] < INTROSPECTION_TTL:
+            answer = cached[1]
+        else:
+            answer = await self.source.introspect(token)
+            self._answers.remember(token, (now, answer))
+        if answer.active:
+            return CLEAR
+        found = INTROSPECTION_REASONS.get(answer.reason or "")
+        if found is None:
+            raise errors.TokenInvalid()
+        return found
 
-    def check_live(self, claims: Claims) -> bool:
-        """The gate without a coroutine: raises why the view refuses the token, True when it
-        honours it, False when the view is stale and `check` must decide."""
-        if not self.live():
-            return False
-        self.view.check(claims)
+    def admitted(self, claims: Claims) -> None:
         self.receipts.used(claims.jti)
-        return True
-
-    def live(self) -> bool:
-        """The view alone decides (loaded, and heard from within the staleness bound)."""
-        return self.view.loaded and self.sequencer.staleness() <= self._max_staleness
 
     def domains_for(self, claims: Claims) -> tuple[str, ...]:
         return self.view.domains_for(claims)
+
+    # --- health ----------------------------------------------------------------------------
 
     async def ready(self) -> tuple[bool, str]:
         mode = self.mode()
@@ -102,6 +138,62 @@ class TokenState:
         staleness = self.sequencer.staleness()
         detail = "not loaded yet" if mode == "starting" else f"stale for {staleness:.1f}s"
         return False, f"{detail} ({self._stale_mode} mode)"
+
+    async def watch(self) -> None:
+        """Say when the view goes stale and when it is live again (one line each)."""
+        was_live, stale_since = False, asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            live = self.live()
+            now = asyncio.get_running_loop().time()
+            if live and not was_live:
+                if self.transitions:
+                    log.info(
+                        "token state live again at %d after %.1fs", self.view.seq, now - stale_since
+                    )
+                else:
+                    log.info("token state live at %d", self.view.seq)
+                self.transitions += 1
+            elif was_live and not live:
+                stale_since = now
+                self.transitions += 1
+                log.warning(
+                    "token state stale: nothing complete from the registry for %.1fs (at %d, "
+                    "%d heard of); %s mode until it is back",
+                    self.sequencer.staleness(),
+                    self.view.seq,
+                    self.sequencer.latest_known,
+                    self._stale_mode,
+                )
+            was_live = live
+
+    async def compare_with_registry(self) -> bool | None:
+        """Compare the view with the registry's records (as of the registry's sequence number)
+        and reload the snapshot when they differ. None when it could not be compared now."""
+        found = await self.source.digest()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DIGEST_WAIT
+        while self.view.seq < found.seq and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # (the view applies events on its own; this only waits)
+        ours = self.view.digest_at(found.seq, found.cutoff)
+        if ours is None:
+            return None
+        if ours == found.digest:
+            return True
+        self.resyncs += 1
+        log.warning(
+            "token state differs from the registry's records at %d; reloading the snapshot",
+            found.seq,
+        )
+        await self.sequencer.load_snapshot()
+        return False
+
+    async def _compare_now_and_then(self) -> None:
+        interval = self.settings.digest_check_interval
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(*SOURCE_ERRORS):
+                await self.compare_with_registry()
 
     async def _prune(self) -> None:
         while True:
@@ -120,8 +212,23 @@ class TokenState:
             ("latchkey_token_state_entries", "Restrictions held.", lambda: self.view.entries),
             (
                 "latchkey_token_state_staleness_seconds",
-                "Seconds since the view was last known complete.",
+                "Seconds since the registry last said something the view is complete up to.",
                 lambda: min(self.sequencer.staleness(), 1e9),
+            ),
+            (
+                "latchkey_token_state_rejected_messages",
+                "Messages on the events exchange dropped because the registry did not sign them.",
+                lambda: self.sync.rejected,
+            ),
+            (
+                "latchkey_token_state_transitions",
+                "Times the view went stale or came back.",
+                lambda: self.transitions,
+            ),
+            (
+                "latchkey_token_state_resyncs",
+                "Snapshots reloaded because the view differed from the registry's records.",
+                lambda: self.resyncs,
             ),
         ]
         for name, documentation, function in gauges:
@@ -133,108 +240,39 @@ class TokenState:
             mode.labels(name).set_function(lambda name=name: float(self.mode() == name))  # type: ignore[misc]
 
 
+TOKEN_STATE = web.AppKey("token_state", TokenState)
+
+
 def token_state_context(
     settings: CommonSettings,
-    key: web.AppKey[TokenState],
     *,
     service: str,
-    broker: web.AppKey[Broker],
     source: Callable[[web.Application], StateSource],
+    owns_exchange: bool = False,
 ) -> CleanupContext:
-    """Start the view (and keep it in sync) for the life of the app."""
+    """Start the view (and keep it in sync) for the life of the app. Only the registry
+    `owns_exchange`: it may declare it; everyone else only finds it (least privilege)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        state = TokenState(settings, service=service, source=source(app), broker=app[broker])
-        app[key] = state
+        state = TokenState(
+            settings,
+            service=service,
+            source=source(app),
+            broker=app[BROKER],
+            owns_exchange=owns_exchange,
+        )
+        app[TOKEN_STATE] = state
         add_readiness_check(app, "token_state", state.ready)
         state.register_metrics(app)
         async with (
             background(state.sync.run(), name="token-state-sync"),
             background(state.receipts.run(), name="token-state-receipts"),
+            background(state.watch(), name="token-state-watch"),
             background(state._prune(), name="token-state-prune"),
+            background(state._compare_now_and_then(), name="token-state-digest"),
         ):
             yield
         with contextlib.suppress(Exception):
             await state.receipts.send()
 
     return context
-
-
-class TokenCheck(RequestModel):
-    token: str = Field(min_length=1, max_length=8192)
-
-
-class TokenCheckResult(ApiModel):
-    honoured: bool
-    reason: str | None
-    seq: int
-    mode: str
-    instance_id: str
-
-
-class TokenStateStatus(ApiModel):
-    instance_id: str
-    service: str
-    seq: int
-    latest_known: int
-    mode: str
-    staleness: float | None
-    entries: int
-    policy_domains: list[str]
-    digest: str
-
-
-def setup_token_state_routes(
-    app: web.Application, state: web.AppKey[TokenState], authenticator: web.AppKey[Authenticator]
-) -> None:
-    """`/internal/v1/token-state/check` (is this token honoured here?) and `/status`."""
-
-    async def check(request: web.Request) -> web.Response:
-        require_service_credential(request, request.app[state].settings.internal_token)
-        body = await read_json(request, TokenCheck)
-        token_state = request.app[state]
-        reason = None
-        try:
-            await request.app[authenticator].authenticate(body.token)
-        except errors.ApiError as exc:
-            if exc.status >= 500:
-                raise
-            reason = exc.reason
-        result = TokenCheckResult(
-            honoured=reason is None,
-            reason=reason,
-            seq=token_state.view.seq,
-            mode=token_state.mode(),
-            instance_id=token_state.instance_id,
-        )
-        return envelope(result.wire())
-
-    async def status(request: web.Request) -> web.Response:
-        token_state = request.app[state]
-        require_service_credential(request, token_state.settings.internal_token)
-        staleness = token_state.sequencer.staleness()
-        result = TokenStateStatus(
-            instance_id=token_state.instance_id,
-            service=token_state.service,
-            seq=token_state.view.seq,
-            latest_known=token_state.sequencer.latest_known,
-            mode=token_state.mode(),
-            staleness=None if staleness == float("inf") else staleness,
-            entries=token_state.view.entries,
-            policy_domains=list(token_state.view.policy_domains),
-            digest=token_state.view.digest(),
-        )
-        return envelope(result.wire())
-
-    add_endpoints(
-        app,
-        [
-            Endpoint("POST", "/internal/v1/token-state/check", check,
-                     "Whether this instance honours a token, and why not",
-                     body=TokenCheck, response=TokenCheckResult, security="service",
-                     tags=("internal",)),
-            Endpoint("GET", "/internal/v1/token-state/status", status,
-                     "This instance's token state: sequence number, mode, staleness",
-                     response=TokenStateStatus, security="service", tags=("internal",)),
-        ],
-    )  # fmt: skip

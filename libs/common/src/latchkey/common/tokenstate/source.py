@@ -1,8 +1,10 @@
 """Where an instance's token state comes from: the registry (over HTTP, or its own database)."""
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
 
+from latchkey.common.contracts import EventKeys, Introspection, StateDigest
 from latchkey.common.events import InstanceReport, TokenEvent, TokenStateSnapshot, UnknownEvent
 
 
@@ -14,6 +16,8 @@ class SnapshotNeeded(Exception):
 class Events:
     events: list[TokenEvent | UnknownEvent]
     latest: int
+    at: datetime | None = None
+    """When the registry answered, on its clock."""
 
 
 class StateSource(Protocol):
@@ -23,6 +27,14 @@ class StateSource(Protocol):
         """The events after `seq` in order (a page of them); SnapshotNeeded when pruned."""
         ...
 
-    async def introspect(self, token: str) -> dict[str, Any]: ...
+    async def introspect(self, token: str) -> Introspection: ...
 
     async def report(self, report: InstanceReport) -> None: ...
+
+    async def event_keys(self) -> EventKeys:
+        """The public keys the registry signs published events with."""
+        ...
+
+    async def digest(self) -> StateDigest:
+        """A digest of the registry's own records, to compare the view with."""
+        ...

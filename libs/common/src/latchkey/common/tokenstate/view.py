@@ -4,16 +4,23 @@ Checking a token is a few set and dictionary look-ups: no database, no network. 
 keyed by the jti's 128-bit integer (smaller and faster to hash than its text) and dropped once
 the token they restrict has expired, so memory follows the number of live restrictions; an
 expiry wheel of one-minute buckets finds them without scanning.
+
+The view also keeps a digest of itself, updated with every change: per expiry bucket, the sum
+of a hash of each entry. Two views (or a view and the registry's records) agree on the entries
+of tokens expiring after a cutoff exactly when their digests for that cutoff agree, and a short
+history of changes gives the digest as of any recent sequence number, so an instance can be
+compared with the registry while events keep flowing.
 """
 
 import hashlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
-from latchkey.common import errors
+from latchkey.common.admission import CLEAR, TokenFacts, refusal
 from latchkey.common.events import (
     DomainPolicyChanged,
     TokenDisabled,
@@ -27,9 +34,28 @@ from latchkey.common.events import (
 from latchkey.common.tokens import Claims
 
 BUCKET_SECONDS = 60
+HISTORY = 20_000
+"""Changes remembered for digests as of an earlier sequence number."""
+_MODULUS = 1 << 128
 
 Listener = Callable[[TokenEvent | TokenStateSnapshot], None]
 """Told of every change: an applied event, or a whole snapshot loaded in place of the state."""
+Entry = tuple[str, int] | tuple[str, int, tuple[str, ...]] | tuple[str, str, int]
+
+
+def entry_hash(entry: Entry) -> int:
+    """The digest's hash of one restriction: ("revoked", jti), ("disabled", jti),
+    ("domains", jti, domains) or ("subject", user id, not-before)."""
+    return int.from_bytes(hashlib.blake2b(repr(entry).encode(), digest_size=16).digest(), "big")
+
+
+def bucket_of(expires_at: datetime) -> int:
+    """The bucket after the one holding the expiry: an entry never leaves early."""
+    return math.ceil(expires_at.timestamp() / BUCKET_SECONDS)
+
+
+def state_digest(total: int, policy: tuple[str, ...]) -> str:
+    return hashlib.sha256(f"{total % _MODULUS:032x}|{','.join(policy)}".encode()).hexdigest()[:32]
 
 
 class TokenStateView:
@@ -49,19 +75,33 @@ class TokenStateView:
         self.policy_domains: tuple[str, ...] = ()
         self._wheel: dict[int, list[int | str]] = {}
         self._listeners: list[Listener] = []
+        self._sums: dict[int, int] = {}
+        """Per expiry bucket, the sum of the entry hashes in it (modulo 2**128)."""
+        self._history: deque[tuple[int, int, int]] = deque(maxlen=HISTORY)
+        """(seq, bucket, change to that bucket's sum) for recent events."""
+        self._history_from = 0
+        """The digest is known as of every sequence number from this one on."""
+        self._recording = False
+        self._policy_history: deque[tuple[int, tuple[str, ...]]] = deque(maxlen=HISTORY)
+        """(seq, the policy before that event changed it) for recent policy changes."""
 
     # --- reading (the hot path) ------------------------------------------------------------
 
+    def facts(self, claims: Claims) -> TokenFacts:
+        """What the view knows of this token (`latchkey.common.admission` decides)."""
+        key = claims.jti.int
+        revoked = key in self._revoked
+        disabled = key in self._disabled
+        not_before = self._subjects.get(claims.sub)
+        if not revoked and not disabled and not_before is None:
+            return CLEAR
+        return TokenFacts(revoked=revoked, disabled=disabled, subject_not_before=not_before)
+
     def check(self, claims: Claims) -> None:
         """Raise why this (signature-verified, unexpired) token may not be used; else return."""
-        key = claims.jti.int
-        if key in self._revoked:
-            raise errors.TokenRevoked()
-        not_before = self._subjects.get(claims.sub)
-        if not_before is not None and claims.iat < not_before:
-            raise errors.TokenRevoked()
-        if key in self._disabled:
-            raise errors.TokenDisabled()
+        error = refusal(claims, self.facts(claims))
+        if error is not None:
+            raise error
 
     def domains_for(self, claims: Claims) -> tuple[str, ...]:
         """The token's allowed domains: changed by an admin, else its own, else the policy."""
@@ -86,25 +126,31 @@ class TokenStateView:
 
     def load(self, snapshot: TokenStateSnapshot) -> None:
         """Replace everything with a snapshot."""
-        self._revoked.clear()
-        self._disabled.clear()
-        self._domains.clear()
-        self._subjects.clear()
+        self._recording = False
+        for entries in (self._revoked, self._disabled, self._domains, self._subjects):
+            entries.clear()
         self._subject_buckets.clear()
         self._wheel.clear()
-        for ref in snapshot.revoked:
-            self._revoke(ref.jti, ref.expires_at)
-        for ref in snapshot.disabled:
-            self._remember(self._disabled, ref.jti.int, ref.expires_at)
-        for item in snapshot.domains:
-            self._domains[item.jti.int] = tuple(item.domains)
-            self._expire_at(item.jti.int, item.expires_at)
-        for subject in snapshot.subjects:
-            self._subjects[subject.user_id] = math.floor(subject.not_before.timestamp())
-            self._expire_at(subject.user_id, subject.expires_at)
-        self.policy_domains = tuple(snapshot.policy_domains)
+        self._sums.clear()
+        self._history.clear()
+        self._policy_history.clear()
         self.seq = snapshot.seq
+        self._history_from = snapshot.seq
+        for ref in snapshot.revoked:
+            self._revoke(ref.jti.int, bucket_of(ref.expires_at))
+        for ref in snapshot.disabled:
+            self._disable(ref.jti.int, bucket_of(ref.expires_at))
+        for item in snapshot.domains:
+            self._set_domains(item.jti.int, tuple(item.domains), bucket_of(item.expires_at))
+        for subject in snapshot.subjects:
+            self._revoke_subject(
+                subject.user_id,
+                math.floor(subject.not_before.timestamp()),
+                bucket_of(subject.expires_at),
+            )
+        self.policy_domains = tuple(snapshot.policy_domains)
         self.loaded = True
+        self._recording = True
         self.version += 1
         for listener in self._listeners:
             listener(snapshot)
@@ -112,37 +158,35 @@ class TokenStateView:
     def apply(self, event: TokenEvent) -> None:
         if event.seq != self.seq + 1:
             raise ValueError(f"event {event.seq} applied at {self.seq}")
+        self.seq = event.seq
         if isinstance(event, TokenRevoked):
-            self._revoke(event.jti, event.expires_at)
+            self._revoke(event.jti.int, bucket_of(event.expires_at))
         elif isinstance(event, TokenDisabled):
             if event.jti.int not in self._revoked:
-                self._remember(self._disabled, event.jti.int, event.expires_at)
+                self._disable(event.jti.int, bucket_of(event.expires_at))
         elif isinstance(event, TokenEnabled):
-            self._disabled.discard(event.jti.int)
+            if event.jti.int in self._disabled:
+                self._disabled.discard(event.jti.int)
+                self._count(("disabled", event.jti.int), bucket_of(event.expires_at), -1)
         elif isinstance(event, TokenDomainsChanged):
             if event.jti.int not in self._revoked:
-                self._domains[event.jti.int] = tuple(event.domains)
-                self._expire_at(event.jti.int, event.expires_at)
+                self._set_domains(event.jti.int, tuple(event.domains), bucket_of(event.expires_at))
         elif isinstance(event, UserRevoked):
             for ref in event.tokens:
-                self._revoke(ref.jti, ref.expires_at)
-            self._subjects[event.user_id] = max(
-                self._subjects.get(event.user_id, 0), math.floor(event.not_before.timestamp())
+                self._revoke(ref.jti.int, bucket_of(ref.expires_at))
+            self._revoke_subject(
+                event.user_id,
+                math.floor(event.not_before.timestamp()),
+                bucket_of(event.expires_at),
             )
-            self._expire_at(event.user_id, event.expires_at)
         elif isinstance(event, DomainPolicyChanged):
+            if len(self._policy_history) == self._policy_history.maxlen:
+                self._history_from = max(self._history_from, self._policy_history[0][0])
+            self._policy_history.append((event.seq, self.policy_domains))
             self.policy_domains = tuple(event.domains)
-        self.seq = event.seq
         self.version += 1
         for listener in self._listeners:
             listener(event)
-
-    def skip(self, seq: int) -> None:
-        """Advance over an event this version cannot read (a newer type): nothing to apply."""
-        if seq != self.seq + 1:
-            raise ValueError(f"event {seq} skipped at {self.seq}")
-        self.seq = seq
-        self.version += 1
 
     def prune(self) -> int:
         """Drop entries whose tokens have expired; returns how many buckets were emptied."""
@@ -151,6 +195,7 @@ class TokenStateView:
         if due:
             self.version += 1
         for bucket in due:
+            self._sums.pop(bucket, None)
             for key in self._wheel.pop(bucket):
                 if isinstance(key, str):
                     # A later revocation of the same user may have pushed its expiry out.
@@ -163,23 +208,89 @@ class TokenStateView:
                     self._domains.pop(key, None)
         return len(due)
 
-    def _revoke(self, jti: UUID, expires_at: datetime) -> None:
-        key = jti.int
-        self._disabled.discard(key)
-        self._domains.pop(key, None)
-        self._remember(self._revoked, key, expires_at)
+    def _revoke(self, key: int, bucket: int) -> None:
+        if key in self._disabled:
+            self._disabled.discard(key)
+            self._count(("disabled", key), bucket, -1)
+        old = self._domains.pop(key, None)
+        if old is not None:
+            self._count(("domains", key, old), bucket, -1)
+        if key not in self._revoked:
+            self._revoked.add(key)
+            self._expire_at(key, bucket)
+            self._count(("revoked", key), bucket, 1)
 
-    def _remember(self, entries: set[int], key: int, expires_at: datetime) -> None:
-        if key not in entries:
-            entries.add(key)
-            self._expire_at(key, expires_at)
+    def _disable(self, key: int, bucket: int) -> None:
+        if key not in self._disabled:
+            self._disabled.add(key)
+            self._expire_at(key, bucket)
+            self._count(("disabled", key), bucket, 1)
 
-    def _expire_at(self, key: int | str, expires_at: datetime) -> None:
-        # The bucket after the one holding the expiry: an entry never leaves early.
-        bucket = math.ceil(expires_at.timestamp() / BUCKET_SECONDS)
+    def _set_domains(self, key: int, domains: tuple[str, ...], bucket: int) -> None:
+        old = self._domains.get(key)
+        if old == domains:
+            return
+        if old is not None:
+            self._count(("domains", key, old), bucket, -1)
+        else:
+            self._expire_at(key, bucket)
+        self._domains[key] = domains
+        self._count(("domains", key, domains), bucket, 1)
+
+    def _revoke_subject(self, user_id: str, not_before: int, bucket: int) -> None:
+        old = self._subjects.get(user_id)
+        old_bucket = self._subject_buckets.get(user_id)
+        if old is not None and old_bucket is not None:
+            not_before, bucket = max(old, not_before), max(old_bucket, bucket)
+            if (not_before, bucket) == (old, old_bucket):
+                return
+            self._count(("subject", user_id, old), old_bucket, -1)
+        self._subjects[user_id] = not_before
+        self._subject_buckets[user_id] = bucket
+        self._wheel.setdefault(bucket, []).append(user_id)
+        self._count(("subject", user_id, not_before), bucket, 1)
+
+    def _expire_at(self, key: int, bucket: int) -> None:
         self._wheel.setdefault(bucket, []).append(key)
-        if isinstance(key, str):
-            self._subject_buckets[key] = max(self._subject_buckets.get(key, bucket), bucket)
+
+    def _count(self, entry: Entry, bucket: int, sign: int) -> None:
+        delta = (sign * entry_hash(entry)) % _MODULUS
+        self._sums[bucket] = (self._sums.get(bucket, 0) + delta) % _MODULUS
+        if self._recording:
+            if len(self._history) == self._history.maxlen:
+                self._history_from = self._history[0][0]
+            self._history.append((self.seq, bucket, delta))
+
+    # --- comparing -----------------------------------------------------------------------------
+
+    def digest_at(self, seq: int, cutoff: int) -> str | None:
+        """The digest as of `seq` of the entries of tokens expiring after `cutoff` (a multiple
+        of BUCKET_SECONDS, in the future) and of the policy; None when `seq` is older than what
+        the view remembers or newer than it has applied. Equal states give equal digests,
+        whatever order their changes came in."""
+        if not self._history_from <= seq <= self.seq:
+            return None
+        first = cutoff // BUCKET_SECONDS + 1
+        total = sum(value for bucket, value in self._sums.items() if bucket >= first)
+        for changed_at, bucket, delta in reversed(self._history):
+            if changed_at <= seq:
+                break
+            if bucket >= first:
+                total -= delta
+        policy = self.policy_domains
+        for changed_at, before in reversed(self._policy_history):
+            if changed_at <= seq:
+                break
+            policy = before
+        return state_digest(total, policy)
+
+    def digest(self) -> str:
+        """A fingerprint of the restrictions in force now, equal for equal states (two
+        instances, or an instance and the registry's snapshot, can be compared)."""
+        now_bucket = int(self._clock()) // BUCKET_SECONDS
+        found = self.digest_at(self.seq, (now_bucket - 1) * BUCKET_SECONDS)
+        assert found is not None
+        return found
 
     def restricted(self) -> tuple[set[int], set[int], dict[int, tuple[str, ...]]]:
         """Copies of the revoked, disabled and domain-changed entries (for tests and audits)."""
@@ -188,17 +299,3 @@ class TokenStateView:
     def subjects(self) -> dict[str, int]:
         """A copy of the users' not-before times (whole seconds)."""
         return dict(self._subjects)
-
-    def digest(self) -> str:
-        """A fingerprint of the restrictions in force, equal for equal states (for audits:
-        two instances, or an instance and the registry's snapshot, can be compared)."""
-        now_bucket = int(self._clock()) // BUCKET_SECONDS
-        live = {key for bucket, keys in self._wheel.items() if bucket >= now_bucket for key in keys}
-        parts = [
-            ("revoked", sorted(key for key in self._revoked if key in live)),
-            ("disabled", sorted(key for key in self._disabled if key in live)),
-            ("domains", sorted((k, v) for k, v in self._domains.items() if k in live)),
-            ("subjects", sorted((k, v) for k, v in self._subjects.items() if k in live)),
-            ("policy", list(self.policy_domains)),
-        ]
-        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

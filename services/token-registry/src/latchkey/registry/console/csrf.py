@@ -1,11 +1,11 @@
 """CSRF protection for every state change: a token bound to the admin's own access token
-(HMAC of its jti), checked on each form; the request must come from our origin and from a
-console page. Stateless, so every registry instance agrees.
+(HMAC of its jti, keyed by the registry's credential, so every registry instance agrees),
+checked on each form; the request must come from our origin and from a console page.
 
-The page check matters because the portals share one origin: a page an agent-portal upstream
-serves is same-origin to the console, and the browser sends the admin's cookie with its
-requests to /admin. Only the console's own pages name a console URL as their Referer (they
-send it: Referrer-Policy same-origin)."""
+Where the console shares its origin with other pages, those pages could post the form with
+the admin's cookie: only the console's own pages name a console URL as their Referer (they
+send it: Referrer-Policy same-origin), fetch metadata refuses what is not a top-level form
+submission (`metadata.py`), and the most powerful changes ask for the password (`confirm.py`)."""
 
 import base64
 import hashlib
@@ -40,7 +40,8 @@ class CsrfGuard:
     def check(self, request: web.BaseRequest, jti: UUID, submitted: str) -> None:
         if not hmac.compare_digest(submitted.encode(), self.token_for(jti).encode()):
             raise CsrfFailed()
-        own = origin_host_port(browser_origin(request))
+        scheme, host = browser_origin(request)
+        own = origin_host_port(f"{scheme}://{host}")
         if not sent_by_own_page(request, own) or not _from_console_page(request, own):
             raise CsrfFailed()
 

@@ -12,27 +12,31 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from latchkey.common import errors
+from latchkey.common.appkeys import POOL
 from latchkey.common.credentials import bearer_token
 from latchkey.common.domains import DomainPatternError, normalise_domain_list
+from latchkey.common.guard import claims
 from latchkey.common.models import Actor
 from latchkey.common.service_client import ServiceError
 from latchkey.common.tokens import Claims
 from latchkey.common.web import validation_details
 from latchkey.registry import policy, receipts, tokens
+from latchkey.registry.console import confirm
 from latchkey.registry.console.render import browser_origin, page, prefix_of, see_other
-from latchkey.registry.handlers import admin_claims, path_jti, path_seq, path_user_id
-from latchkey.registry.keys import AUTH, CSRF, POOL, SETTINGS
+from latchkey.registry.handlers import path_jti, path_seq, path_user_id
+from latchkey.registry.keys import AUTH, CSRF, SETTINGS
 from latchkey.registry.models import (
     AuditQuery,
     GenerateTokenRequest,
+    RevokeRequest,
     TokenKind,
     TokenListQuery,
     TokenPatch,
+    TokenRecord,
     TokenStatus,
 )
 
 STATIC = Path(__file__).parent / "static"
-PORTALS = ("agent", "admin")
 EXPIRY_CHOICES = {"1": "1 day", "7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
 
 
@@ -44,8 +48,25 @@ class Admin:
 
 
 async def admin(request: web.Request) -> Admin:
-    claims = await admin_claims(request)
-    return Admin(claims.actor(), claims, request.app[CSRF].token_for(claims.jti))
+    """The admin the route admitted (their token carries the admin role)."""
+    found = claims(request)
+    return Admin(found.actor(), found, request.app[CSRF].token_for(found.jti))
+
+
+async def confirmed(request: web.Request, who: Admin, form: dict[str, str]) -> str | None:
+    """None when the admin's access is confirmed (see `confirm`); else the problem to show."""
+    return await confirm.confirm(
+        request.app[POOL],
+        request.app[AUTH],
+        jti=who.claims.jti,
+        user_id=who.claims.sub,
+        password=form.get("password", ""),
+        lasts=request.app[SETTINGS].console_confirm_seconds,
+    )
+
+
+async def needs_password(request: web.Request, who: Admin) -> bool:
+    return not await confirm.is_confirmed(request.app[POOL], jti=who.claims.jti)
 
 
 async def form_of(request: web.Request, who: Admin) -> dict[str, str]:
@@ -87,7 +108,27 @@ async def token_list(request: web.Request) -> web.Response:
 async def token_details(request: web.Request) -> web.Response:
     who = await admin(request)
     record = await tokens.get_token(request.app[POOL], jti=path_jti(request))
-    return page(request, "details.html", who=who, token=record)
+    return await _details_page(request, who, record)
+
+
+async def _details_page(
+    request: web.Request,
+    who: Admin,
+    record: TokenRecord,
+    *,
+    problem: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    extra = {"problem": problem} if problem else {}
+    return page(
+        request,
+        "details.html",
+        status=status,
+        who=who,
+        token=record,
+        needs_password=await needs_password(request, who),
+        **extra,
+    )
 
 
 # --- generating -------------------------------------------------------------------------------
@@ -106,7 +147,7 @@ async def _generate_page(
     problems: list[dict[str, str]] | None = None,
 ) -> web.Response:
     try:
-        users = await request.app[AUTH].list_users(bearer=bearer_token(request))
+        users = (await request.app[AUTH].list_users(bearer=bearer_token(request))).items
     except (ServiceError, errors.ServiceUnavailable):
         users = []
     return page(
@@ -115,8 +156,9 @@ async def _generate_page(
         current="/new",
         status=422 if problems else 200,
         who=who,
-        users=users,
-        portals=PORTALS,
+        users=[user.wire() for user in users],
+        portals=sorted(request.app[SETTINGS].portals),
+        needs_password=await needs_password(request, who),
         expiries=EXPIRY_CHOICES,
         values=values,
         problems=problems or [],
@@ -128,7 +170,12 @@ async def generate(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     multi = await request.post()
     portals = [str(value) for value in multi.getall("portals", [])]
-    values = {**form, "portals": portals}
+    values = {**form, "portals": portals, "password": ""}
+    problem = await confirmed(request, who, form)
+    if problem is not None:
+        return await _generate_page(
+            request, who, values=values, problems=[{"field": "password", "message": problem}]
+        )
     try:
         days = form.get("expiresDays", "30")
         if days not in EXPIRY_CHOICES:
@@ -138,6 +185,7 @@ async def generate(request: web.Request) -> web.Response:
         generated = await tokens.generate_token(
             request.app[POOL],
             request.app[AUTH],
+            policy_domains=(await policy.get_policy(request.app[POOL])).domains,
             request=GenerateTokenRequest(
                 user_id=form.get("userId", ""),
                 name=form.get("name", ""),
@@ -156,10 +204,13 @@ async def generate(request: web.Request) -> web.Response:
         return await _generate_page(
             request, who, values=values, problems=data or [{"field": "form", "message": detail}]
         )
-    origin = browser_origin(request)
+    scheme, host = browser_origin(request)
+    settings = request.app[SETTINGS]
     links = {
-        portal: f"{origin}/{portal}/?accessToken={generated.access_token}"
+        portal: f"{settings.origin_of(portal, scheme=scheme, host=host)}/{portal}/"
+        f"?accessToken={generated.access_token}"
         for portal in generated.token.portals
+        if portal in settings.portals
     }
     return page(request, "generated.html", who=who, generated=generated, links=links)
 
@@ -171,9 +222,9 @@ async def revoke(request: web.Request) -> web.Response:
     who = await admin(request)
     jti = path_jti(request)
     form = await form_of(request, who)
-    reason = form.get("reason", "").strip() or "revoked in the console"
+    body = RevokeRequest(reason=form.get("reason", "").strip() or "revoked in the console")
     change = await tokens.revoke_token(
-        request.app[POOL], jti=jti, actor=who.actor, reason=reason[:500]
+        request.app[POOL], jti=jti, actor=who.actor, reason=body.reason
     )
     raise _after_change(request, jti, change.event_seq)
 
@@ -193,14 +244,14 @@ async def edit(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     try:
         patch = TokenPatch(
-            name=form.get("name", "")[:200],
-            description=form.get("description", "")[:2000],
+            name=form.get("name", ""),
+            description=form.get("description", ""),
             allowed_domains=lines(form.get("allowedDomains", "")),
         )
     except ValidationError as exc:  # its details name the field, never echo the value
         problem = "; ".join(item["message"] for item in validation_details(exc))
         record = await tokens.get_token(request.app[POOL], jti=jti)
-        return page(request, "details.html", status=422, who=who, token=record, problem=problem)
+        return await _details_page(request, who, record, problem=problem, status=422)
     change = await tokens.update_token(request.app[POOL], jti=jti, patch=patch, actor=who.actor)
     raise _after_change(request, jti, change.event_seq)
 
@@ -216,11 +267,35 @@ async def revoke_user(request: web.Request) -> web.Response:
     who = await admin(request)
     user_id = path_user_id(request)
     form = await form_of(request, who)
-    reason = form.get("reason", "").strip() or "all tokens revoked in the console"
+    problem = await confirmed(request, who, form)
+    if problem is not None:
+        return await _user_problem(request, who, form, problem)
+    body = RevokeRequest(
+        reason=form.get("reason", "").strip() or "all tokens revoked in the console"
+    )
     result = await tokens.revoke_user(
-        request.app[POOL], user_id=user_id, actor=who.actor, reason=reason[:500]
+        request.app[POOL], user_id=user_id, actor=who.actor, reason=body.reason
     )
     raise see_other(request, f"/events/{result.seq}")
+
+
+async def _user_problem(
+    request: web.Request, who: Admin, form: dict[str, str], problem: str
+) -> web.Response:
+    """Back to the token the form was on, saying why nothing was revoked."""
+    try:
+        record = await tokens.get_token(request.app[POOL], jti=UUID(form.get("token", "")))
+    except (ValueError, errors.NotFound):
+        return page(
+            request,
+            "error.html",
+            status=403,
+            who=who,
+            title="Nothing was revoked",
+            message=problem,
+            reason="confirmation_required",
+        )
+    return await _details_page(request, who, record, problem=problem, status=403)
 
 
 # --- delivery receipts ----------------------------------------------------------------------

@@ -12,9 +12,10 @@ DEFAULT_PREFIX = "/console"
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
 # No inline script or style anywhere: everything comes from the console's own static files.
+# Never inside a frame, not even one of its own origin (console/metadata.py says why).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 environment = jinja2.Environment(
@@ -32,11 +33,12 @@ def prefix_of(request: web.BaseRequest) -> str:
     return prefix if _PREFIX.match(prefix) else DEFAULT_PREFIX
 
 
-def browser_origin(request: web.BaseRequest) -> str:
-    """The origin the browser sees the console at: the router's, as it forwards it."""
+def browser_origin(request: web.BaseRequest) -> tuple[str, str]:
+    """The scheme and host the browser sees the console at: the router's, as it forwards
+    them (the router sets both on every proxied request, whatever the client sent)."""
     proto = request.headers.get("X-Forwarded-Proto", request.scheme)
     host = request.headers.get("X-Forwarded-Host", request.host)
-    return f"{proto}://{host}"
+    return proto, host
 
 
 environment.globals["change_names"] = {
@@ -78,6 +80,10 @@ def page(
             # carries a token (a deep link to it is answered by the router with a 303 first).
             "Referrer-Policy": "same-origin",
             "X-Content-Type-Options": "nosniff",
+            # A console page opened by another page (window.open) is cut off from it, so a
+            # page sharing the origin cannot reach into the window it opened.
+            "Cross-Origin-Opener-Policy": "same-origin",
+            "X-Frame-Options": "DENY",
         }
     )
     return response

@@ -1,0 +1,10 @@
+"""The typed app keys every service stores the shared pieces under (each service's own keys
+are in its `keys.py`)."""
+
+from latchkey.common.amqp import BROKER
+from latchkey.common.db import POOL
+from latchkey.common.guard import ADMISSION, CREDENTIALS
+from latchkey.common.tokens import VERIFIER
+from latchkey.common.tokenstate.runtime import TOKEN_STATE
+
+__all__ = ["ADMISSION", "BROKER", "CREDENTIALS", "POOL", "TOKEN_STATE", "VERIFIER"]
