@@ -157,6 +157,15 @@ class Portal:
         value = page.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
         return {"latchkey_session": value}
 
+    async def revoke(self, token: str) -> None:
+        """Revoke `token` as an admin does."""
+        admin = await self.stack.token()
+        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+        reply = await self.stack.call(
+            "registry", "POST", f"/api/v1/tokens/{jti}/revoke", token=admin, json={"reason": "t"}
+        )
+        assert reply.status == 200, reply.body
+
     async def token_for(self, change: str) -> str:
         """An agent token that must be refused for the reason `change` names."""
         admin = await self.stack.token()

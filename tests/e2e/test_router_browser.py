@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Cookie, Frame, Page
 
 from tests.e2e.conftest import Portal, PortalFactory
-from tests.e2e.test_router_sessions import revoke
 from tests.support.browser import chromium, embed_url, embedding_site, screenshot
 from tests.support.propagation import until
 from tests.support.stack import USER_PASSWORD
@@ -147,7 +146,7 @@ async def test_reloading_a_page_after_its_token_is_revoked_shows_the_revoked_pag
     page = await context.new_page()
     await page.goto(f"{router}/agent/app/inbox?accessToken={token}")
     assert (await shown_json(page))["headers"]["X-Latchkey-User-Name"] == "agent-one"
-    await revoke(portal, token)
+    await portal.revoke(token)
 
     statuses: list[int] = []
 
@@ -298,7 +297,7 @@ async def test_a_revoked_session_shows_why_inside_the_partners_iframe(
     await page.goto(embed_url(partner, f"{router}/agent/app/inbox?accessToken={token}"))
     frame = await portal_frame(page)
     assert (await shown_json(frame))["headers"]["X-Latchkey-User-Name"] == "agent-one"
-    await revoke(portal, token)
+    await portal.revoke(token)
 
     async def refusal_shown() -> bool:
         await frame.goto(f"{router}/agent/app/inbox")

@@ -18,20 +18,11 @@ HTML = {"Accept": "text/html"}
 API = {"Accept": "application/json"}
 
 
-async def revoke(portal: Portal, token: str) -> None:
-    admin = await portal.stack.token()
-    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-    reply = await portal.stack.call(
-        "registry", "POST", f"/api/v1/tokens/{jti}/revoke", token=admin, json={"reason": "test"}
-    )
-    assert reply.status == 200
-
-
 async def test_a_revoked_token_ends_its_session_at_the_next_request(portal: Portal) -> None:
     token = await portal.agent_token()
     cookies = await portal.session_cookie(token)
     assert (await portal.get("/agent/app/inbox", cookies=cookies)).status == 200
-    await revoke(portal, token)
+    await portal.revoke(token)
 
     async def refused() -> bool:
         page = await portal.get(
@@ -57,7 +48,7 @@ async def test_a_live_websocket_is_closed_when_its_token_is_revoked(portal: Port
         await ws.send_str("hello")
         assert await ws.receive_str(timeout=5) == "echo:hello"
         started = asyncio.get_running_loop().time()
-        await revoke(portal, token)
+        await portal.revoke(token)
         message = await ws.receive(timeout=5)
         elapsed = asyncio.get_running_loop().time() - started
         assert message.type == aiohttp.WSMsgType.CLOSE
@@ -293,7 +284,7 @@ async def test_forward_auth_answers_with_identity_headers(portal: Portal) -> Non
         "/_latchkey/verify", cookies=cookies, headers={"X-Original-URI": "/admin/x"}
     )
     assert wrong_portal.status == 401
-    await revoke(portal, token)
+    await portal.revoke(token)
 
     async def refused() -> bool:
         return (await portal.get("/_latchkey/verify", cookies=cookies, headers=uri)).status == 401

@@ -32,8 +32,53 @@ def _built_with(binary: str) -> str:
     return subprocess.run([binary, "-V"], capture_output=True, text=True, check=False).stderr
 
 
-def configuration(prefix: Path, *, port: int, upstream: str, verify: str, built: str) -> str:
-    """Everything nginx writes stays under `prefix`; workers run as the current user."""
+PORTALS = ("agent", "admin")
+
+
+def protected_location(portal: str, upstream: str) -> str:
+    """A location of `portal` guarded as the README shows: identity headers from the answer,
+    the bearer token and the session cookie kept from the app."""
+    return f"""
+    location /{portal}/ {{
+      auth_request /_latchkey/{portal};
+      auth_request_set $latchkey_user $upstream_http_x_latchkey_user;
+      auth_request_set $latchkey_user_name $upstream_http_x_latchkey_user_name;
+      auth_request_set $latchkey_roles $upstream_http_x_latchkey_roles;
+      auth_request_set $latchkey_portal $upstream_http_x_latchkey_portal;
+      proxy_set_header X-Latchkey-User $latchkey_user;
+      proxy_set_header X-Latchkey-User-Name $latchkey_user_name;
+      proxy_set_header X-Latchkey-Roles $latchkey_roles;
+      proxy_set_header X-Latchkey-Portal $latchkey_portal;
+      proxy_set_header Authorization "";
+      proxy_set_header Cookie $cookie_without_latchkey;
+      proxy_pass {upstream};
+    }}
+    location = /_latchkey/{portal} {{
+      internal;
+      proxy_pass http://latchkey/_latchkey/verify;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_set_header X-Latchkey-Portal {portal};
+    }}"""
+
+
+README_BLOCKS = """
+  upstream latchkey {{
+    server {router};
+    keepalive 32;
+  }}
+  map $http_cookie $cookie_without_latchkey {{
+    "~^(?<before>(?:.*;\\s*)?)latchkey_session=[^;]*(?:;\\s*)?(?<after>.*)$" "$before$after";
+    default $http_cookie;
+  }}"""
+
+
+def configuration(prefix: Path, *, port: int, upstream: str, router: str, built: str) -> str:
+    """Everything nginx writes stays under `prefix`; workers run as the current user. The
+    http blocks are the README's (tests/unit/test_readme.py keeps the two alike)."""
     temp = "\n".join(
         f"  {name}_temp_path {prefix / name};"
         for name in TEMP_PATHS
@@ -43,6 +88,7 @@ def configuration(prefix: Path, *, port: int, upstream: str, verify: str, built:
     if os.geteuid() == 0:
         # A root master would hand its workers to `nobody`; keep them as the current user.
         user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+    locations = "".join(protected_location(portal, upstream) for portal in PORTALS)
     return f"""
 {user}
 worker_processes 1;
@@ -52,23 +98,10 @@ events {{ worker_connections 64; }}
 http {{
   access_log {prefix / "access.log"};
 {temp}
+{README_BLOCKS.format(router=router.removeprefix("http://"))}
   server {{
     listen 127.0.0.1:{port};
-    location /agent/ {{
-      auth_request /_auth;
-      auth_request_set $latchkey_user $upstream_http_x_latchkey_user;
-      auth_request_set $latchkey_user_name $upstream_http_x_latchkey_user_name;
-      proxy_set_header X-Latchkey-User $latchkey_user;
-      proxy_set_header X-Latchkey-User-Name $latchkey_user_name;
-      proxy_pass {upstream};
-    }}
-    location = /_auth {{
-      internal;
-      proxy_pass {verify};
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-    }}
+{locations}
   }}
 }}
 """
@@ -102,9 +135,8 @@ async def nginx(
     for name in TEMP_PATHS:
         (prefix / name).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    verify = f"{router}/_latchkey/verify"
     built = _built_with(binary)
-    conf.write_text(configuration(prefix, port=port, upstream=upstream, verify=verify, built=built))
+    conf.write_text(configuration(prefix, port=port, upstream=upstream, router=router, built=built))
     log = (prefix / "stderr.log").open("wb")
     try:
         process = await asyncio.create_subprocess_exec(

@@ -81,6 +81,19 @@ class RabbitNode:
     async def ctl(self, *arguments: str) -> None:
         await self._run(CTL, "-n", self.name, *arguments)
 
+    async def run_script(self, script: Path, **env: str) -> None:
+        """A shell script that administers this node with rabbitmqctl (as
+        deploy/rabbitmq/setup-users.sh does in the compose file)."""
+        saved = self._env
+        self._env = {**saved, "RABBITMQCTL": CTL, "RABBITMQ_NODE": self.name, **env}
+        try:
+            await self._run("/bin/sh", str(script))
+        finally:
+            self._env = saved
+
+    def url_for(self, user: str, password: str) -> str:
+        return f"amqp://{user}:{password}@127.0.0.1:{self.port}/"
+
     async def start(self) -> "RabbitNode":
         await self._run(SERVER, "-detached")
         await self.ctl("wait", str(self._home / "rabbit.pid"), "--timeout", "60")

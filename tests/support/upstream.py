@@ -8,12 +8,16 @@ from aiohttp import WSMsgType, web
 
 BIG_BODY_MEGABYTES = 8
 SEEN = web.AppKey("seen", list[dict[str, Any]])
+PAGES = web.AppKey("pages", dict[str, str])
+"""HTML the upstream serves at /pages/{name}: content of the app's (an attacker's, in tests of
+the walls between portals)."""
 
 
 def upstream_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     seen: list[dict[str, Any]] = []
     app[SEEN] = seen
+    app[PAGES] = {}
 
     async def echo(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -71,6 +75,13 @@ def upstream_app() -> web.Application:
                 await ws.send_str("echo:" + message.data)
         return ws
 
+    async def served_page(request: web.Request) -> web.Response:
+        html = request.app[PAGES].get(request.match_info["name"])
+        if html is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=html, content_type="text/html")
+
+    app.router.add_get("/pages/{name}", served_page)
     app.router.add_get("/big", big)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/broken", broken)

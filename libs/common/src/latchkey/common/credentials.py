@@ -57,6 +57,10 @@ class ServiceCredentials:
                 "LATCHKEY_ROUTER_CREDENTIAL)"
             )
 
+    def holds(self, service: str) -> bool:
+        """Whether this service can recognise `service` (holds its credential)."""
+        return service in self._known
+
     def headers(self) -> dict[str, str]:
         """What this service presents when it calls another (nothing, when unset)."""
         secret = self._known.get(self.own)

@@ -22,7 +22,7 @@ from latchkey.portal.keys import (
     SIGN_IN,
 )
 from latchkey.portal.origins import check_origin, own_host_port, sender_of
-from latchkey.portal.redirects import clean_path, portal_of_uri
+from latchkey.portal.redirects import BadLink, clean_path, portal_of_uri
 from latchkey.portal.responses import CSRF_COOKIE, login_url, wants_html
 from latchkey.portal.signin import TOKEN_PARAMETER, SessionStart
 
@@ -39,6 +39,14 @@ class CrossSiteForm(errors.Forbidden):
 class PortalMismatch(errors.Forbidden):
     reason = "portal_mismatch"
     message = "The original URI names another portal than the one this location protects."
+
+
+class AmbiguousUri(errors.Forbidden):
+    """403, not 400: nginx passes on a forward-auth 401 or 403 and turns anything else into
+    a 500 of its own."""
+
+    reason = "bad_link"
+    message = "The original URI reads differently once normalised; it is refused."
 
 
 async def signed_in(request: web.Request, portal: str) -> Identity | None:
@@ -194,7 +202,10 @@ async def verify(request: web.Request) -> web.Response:
     else is refused rather than guessed at."""
     settings = request.app[SETTINGS]
     uri = request.headers.get(settings.forward_auth_uri_header, "/")
-    portal = portal_of_uri(uri, max_length=settings.max_path_length)
+    try:
+        portal = portal_of_uri(uri, max_length=settings.max_path_length)
+    except BadLink:
+        raise AmbiguousUri() from None
     if portal not in settings.portals:
         raise errors.TokenMissing("The original URI names no portal.")
     protected = request.headers.get(PORTAL_HEADER)

@@ -1,6 +1,7 @@
 """What instances read to know token state: the snapshot, events, a digest of the records,
 and the registry's own facts about a token (the authority behind admission and introspection)."""
 
+import asyncio
 import math
 import time
 
@@ -19,8 +20,6 @@ from latchkey.registry import repository as repo
 DIGEST_HORIZON = 2 * BUCKET_SECONDS
 """Entries of tokens expiring sooner than this are left out of digests: instances drop expired
 entries a bucket at a time, so near the edge two correct views may briefly differ."""
-DIGEST_REUSE = 30.0
-"""A digest of the records is computed at most this often (it reads every restriction)."""
 
 
 class EventsPruned(errors.Gone):
@@ -52,24 +51,31 @@ async def events_after(pool: asyncpg.Pool, *, after: int, limit: int) -> EventPa
 
 class RecordsDigest:
     """The digest of the registry's records, as every view computes its own (one code path:
-    the snapshot loaded into a view), reused for a few seconds."""
+    the snapshot loaded into a view); computed again only once something changed (it reads
+    every restriction), one computation at a time."""
 
     def __init__(self) -> None:
-        self._last: tuple[float, StateDigest] | None = None
+        self._last: StateDigest | None = None
+        self._lock = asyncio.Lock()
 
     async def digest(self, pool: asyncpg.Pool) -> StateDigest:
-        now = time.monotonic()
-        if self._last is not None and now - self._last[0] < DIGEST_REUSE:
-            return self._last[1]
+        async with self._lock:
+            async with pool.acquire() as conn:
+                latest = await repo.latest_seq(conn)
+            last = self._last
+            if last is not None and last.seq == latest and last.cutoff > time.time():
+                return last
+            self._last = await self._compute(pool)
+            return self._last
+
+    async def _compute(self, pool: asyncpg.Pool) -> StateDigest:
         current = await snapshot(pool)
         view = TokenStateView()
         view.load(current)
         cutoff = (math.ceil(time.time() / BUCKET_SECONDS) * BUCKET_SECONDS) + DIGEST_HORIZON
         found = view.digest_at(current.seq, cutoff)
         assert found is not None
-        result = StateDigest(seq=current.seq, cutoff=cutoff, digest=found)
-        self._last = (now, result)
-        return result
+        return StateDigest(seq=current.seq, cutoff=cutoff, digest=found)
 
 
 class RecordFacts:
