@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from pydantic import ValidationError
 
@@ -65,6 +66,9 @@ class TokenStateSync:
                     await self._session(connection)
                 except asyncio.CancelledError:
                     raise
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    # Started before the registry: it alone declares the exchange.
+                    log.info("the events exchange does not exist yet; waiting for the registry")
                 except (*CONNECT_ERRORS, *SOURCE_ERRORS) as exc:
                     log.warning("token-state sync interrupted: %s", type(exc).__name__)
                 except Exception:
