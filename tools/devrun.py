@@ -79,13 +79,14 @@ def places(env: dict[str, str]) -> dict[str, str]:
     os.environ.update(env)
     auth, registry, router = AuthSettings(), RegistrySettings(), RouterSettings()
     host = "127.0.0.1" if router.host in ("0.0.0.0", "::", "") else router.host
+    scheme = "https" if router.tls_cert_file else "http"
     found = {
         "auth": f"http://{host}:{auth.auth_port}",
         "registry": f"http://{host}:{registry.registry_port}",
-        "router": f"http://{host}:{router.router_port}",
+        "router": f"{scheme}://{host}:{router.router_port}",
     }
     for portal in sorted(router.portals):
-        found[portal] = router.origin_of(portal, scheme="http", host=host) + f"/{portal}/"
+        found[portal] = router.origin_of(portal, scheme=scheme, host=host) + f"/{portal}/"
     return found
 
 

@@ -122,7 +122,7 @@ class Portal:
         # admin portal is on an origin (port) of its own.
         url = URL(self.origin_for(path) + path, encoded=True)
         async with self.client.request(
-            method, url, headers=headers, allow_redirects=False, **kw
+            method, url, headers=headers, allow_redirects=False, ssl=False, **kw
         ) as response:
             return Page(response.status, response.headers, await response.read())
 

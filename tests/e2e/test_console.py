@@ -93,6 +93,23 @@ async def test_generate_shows_the_token_once_with_deep_links(portal: Portal) -> 
     assert generated.headers["Cache-Control"] == "no-store"
     details = await page(portal, f"/t/{claims['jti']}", cookies)
     assert token not in await details.text()
+    assert "No other site may frame" not in shown  # it names allowed domains
+
+    unframed = await submit(
+        portal,
+        "/new",
+        cookies,
+        {
+            "csrf": csrf_of(await (await page(portal, "/new", cookies)).text()),
+            "userId": portal.agent_id,
+            "name": "intranet",
+            "expiresDays": "7",
+            "portals": "agent",
+            "password": ADMIN_PASSWORD,
+        },
+    )
+    assert unframed.status == 200, unframed.body[:500]
+    assert "No other site may frame" in await unframed.text()
 
 
 async def test_bad_generation_input_is_shown_on_the_form(portal: Portal) -> None:

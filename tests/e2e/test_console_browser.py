@@ -320,7 +320,10 @@ async def test_editing_allowed_domains_decides_which_sites_may_link_in(
     assert landing is not None
     assert landing.status == 200
     assert await before.locator("h1").inner_text() == "Signed in to agent"
-    assert await frame_ancestors(landing) == "frame-ancestors 'self' localhost:*"
+    assert (
+        await frame_ancestors(landing)
+        == "frame-ancestors 'self' http://localhost:* https://localhost:*"
+    )
 
     await page.goto(f"{console}{CONSOLE}/t/{generated.jti}")
     edit = page.locator("form", has=page.get_by_role("button", name="Save"))
@@ -341,7 +344,10 @@ async def test_editing_allowed_domains_decides_which_sites_may_link_in(
     again = await before.goto(f"{router}/agent/")
     assert again is not None
     assert again.status == 200
-    assert await frame_ancestors(again) == "frame-ancestors 'self' crm.example.com:*"
+    assert (
+        await frame_ancestors(again)
+        == "frame-ancestors 'self' http://crm.example.com:* https://crm.example.com:*"
+    )
     await before.context.close()
     await after.context.close()
 

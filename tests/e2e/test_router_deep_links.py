@@ -67,6 +67,19 @@ async def test_the_login_form_of_a_deep_link_goes_home_or_to_a_safe_redirect(
     assert response.headers["Location"] == "/agent/app/inbox?x=1"
 
 
+async def test_a_frame_granted_storage_access_gets_an_unpartitioned_cookie(portal: Portal) -> None:
+    """Once the Storage Access API let a frame use the portal's cookies, the browser sends
+    only unpartitioned ones there (and says `Sec-Fetch-Storage-Access: active`): a
+    partitioned cookie would sign the frame in again at every page."""
+    answers = {}
+    for access in ("active", "inactive", None):
+        token = await portal.agent_token()
+        headers = {"Sec-Fetch-Storage-Access": access} if access else {}
+        response = await portal.get(f"/agent/app/inbox?accessToken={token}", headers=headers)
+        answers[access] = "partitioned" in cookie_attributes(response.headers["Set-Cookie"])
+    assert answers == {"active": False, "inactive": True, None: True}
+
+
 async def test_admin_cookies_are_lax_and_scoped_to_the_admin_portal(portal: Portal) -> None:
     token = await portal.stack.token()
     response = await portal.get(f"/admin/dashboard?accessToken={token}")

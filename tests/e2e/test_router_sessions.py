@@ -224,7 +224,9 @@ async def test_frame_ancestors_follow_the_tokens_domains(portal: Portal) -> None
     page = await portal.get(f"/agent/app?accessToken={with_domains}")
     csp = page.headers["Content-Security-Policy"]
     assert csp == (
-        "frame-ancestors 'self' crm.example.com:* *.intranet.example.org:* localhost:3000"
+        "frame-ancestors 'self' http://crm.example.com:* https://crm.example.com:*"
+        " http://*.intranet.example.org:* https://*.intranet.example.org:*"
+        " http://localhost:3000 https://localhost:3000"
     )
     cookies = await portal.session_cookie(with_domains)
     proxied = await portal.get("/agent/app/x", cookies=cookies)

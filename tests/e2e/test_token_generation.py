@@ -60,6 +60,33 @@ async def test_generated_token_is_shown_once_recorded_and_works(stack: Stack) ->
     assert revoked.data == {"active": False, "reason": "token_revoked"}
 
 
+async def test_a_token_no_other_site_may_frame_says_so_when_generated(stack: Stack) -> None:
+    """An embeddable portal's token with no allowed domains (and no policy) is refused in
+    every other site's iframe: the admin learns it when generating it, not from a user."""
+    await stack.start("auth", "registry")
+    admin = await stack.token()
+    user = await stack.create_user(admin, "framed-user", portals=["agent", "admin"])
+
+    async def framing(**body: Any) -> Any:
+        reply = await generate(stack, admin, userId=user["userId"], name="t", **body)
+        assert reply.status == 201, reply.body
+        assert (reply.data["framing"] is not None) == ("frame" in reply.body["message"])
+        return reply.data["framing"]
+
+    assert "No other site may frame" in await framing()
+    assert await framing(portals=["agent"], allowedDomains=["crm.example.com"]) is None
+    assert await framing(portals=["admin"]) is None  # admin is not embeddable
+    policy = await stack.call(
+        "registry",
+        "PUT",
+        "/api/v1/domain-policy",
+        token=admin,
+        json={"domains": ["intranet.example.org"]},
+    )
+    assert policy.status == 200, policy.body
+    assert await framing(portals=["agent"]) is None
+
+
 async def test_expiry_and_portals_are_bounded(stack: Stack) -> None:
     await stack.start("auth", "registry", LATCHKEY_ACCESS_TOKEN_MAX_LIFETIME="86400")
     admin = await stack.token()

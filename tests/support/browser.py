@@ -1,14 +1,16 @@
 """Debian's Chromium through Playwright's async API, a cross-site page that embeds the portal,
 and screenshots kept as test artifacts."""
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -23,17 +25,57 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
+HOST_NAMES = ("portal.test", "admin.test", "crm.test")
+"""Names the browser resolves to 127.0.0.1, so the router is reached as a real host name
+would reach it (Chromium exempts only localhost and 127.0.0.1 from the Secure-cookie rule)."""
+
+
+def _arguments(host_names: bool, extra_args: tuple[str, ...]) -> list[str]:
+    args = list(CHROMIUM_ARGS)
+    if host_names:
+        rules = ", ".join(f"MAP {name} 127.0.0.1" for name in HOST_NAMES)
+        args += [f"--host-resolver-rules={rules}", "--ignore-certificate-errors"]
+    return [*args, *extra_args]
+
+
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """Headless Chromium from Debian (never a browser Playwright would download)."""
+async def chromium(
+    *, host_names: bool = False, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[Browser]:
+    """Headless Chromium from Debian (never a browser Playwright would download); with
+    `host_names`, HOST_NAMES map to loopback inside the browser and self-signed
+    certificates are accepted."""
+    args = _arguments(host_names, extra_args)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=args
         )
         try:
             yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def chromium_profile(
+    directory: Path, preferences: dict[str, Any], *, host_names: bool = True
+) -> AsyncIterator[BrowserContext]:
+    """Chromium with a profile of its own whose `Preferences` are set before it starts: the
+    way to have the browser's own cookie settings (third-party cookies blocked, a site's
+    cookies blocked where it is embedded) as a person would set them."""
+    (directory / "Default").mkdir(parents=True, exist_ok=True)
+    (directory / "Default" / "Preferences").write_text(json.dumps(preferences))
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(directory),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=_arguments(host_names, ()),
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
 
 
 async def screenshot(page: Page, name: str) -> Path:

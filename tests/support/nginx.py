@@ -9,7 +9,7 @@ import pwd
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +76,50 @@ README_BLOCKS = """
   }}"""
 
 
-def configuration(prefix: Path, *, port: int, upstream: str, router: str, built: str) -> str:
-    """Everything nginx writes stays under `prefix`; workers run as the current user. The
-    http blocks are the README's (tests/unit/test_readme.py keeps the two alike)."""
+def forward_auth(*, port: int, upstream: str, router: str) -> str:
+    """The README's forward-auth set-up (tests/unit/test_readme.py keeps the two alike):
+    `upstream`'s pages under /agent/ and /admin/, each guarded by the router."""
+    locations = "".join(protected_location(portal, upstream) for portal in PORTALS)
+    return f"""
+{README_BLOCKS.format(router=router.removeprefix("http://"))}
+  server {{
+    listen 127.0.0.1:{port};
+{locations}
+  }}"""
+
+
+def tls_front(*, port: int, router: str, certificate: Path, key: Path, partner: Path) -> str:
+    """TLS terminated in front of the router for portal.test (the router trusts 127.0.0.1 to
+    say so), and a partner site at crm.test serving `partner`/page.html."""
+    tls = f"ssl_certificate {certificate}; ssl_certificate_key {key};"
+    return f"""
+  map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name portal.test admin.test;
+    {tls}
+    location / {{
+      proxy_pass {router};
+      proxy_http_version 1.1;
+      proxy_set_header Host $host:$server_port;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host $host:$server_port;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name crm.test;
+    {tls}
+    root {partner};
+    location = / {{ default_type text/html; try_files /page.html =404; }}
+  }}"""
+
+
+def configuration(prefix: Path, *, servers: str, built: str) -> str:
+    """Everything nginx writes stays under `prefix`; workers run as the current user."""
     temp = "\n".join(
         f"  {name}_temp_path {prefix / name};"
         for name in TEMP_PATHS
@@ -88,7 +129,6 @@ def configuration(prefix: Path, *, port: int, upstream: str, router: str, built:
     if os.geteuid() == 0:
         # A root master would hand its workers to `nobody`; keep them as the current user.
         user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
-    locations = "".join(protected_location(portal, upstream) for portal in PORTALS)
     return f"""
 {user}
 worker_processes 1;
@@ -98,11 +138,7 @@ events {{ worker_connections 64; }}
 http {{
   access_log {prefix / "access.log"};
 {temp}
-{README_BLOCKS.format(router=router.removeprefix("http://"))}
-  server {{
-    listen 127.0.0.1:{port};
-{locations}
-  }}
+{servers}
 }}
 """
 
@@ -128,15 +164,27 @@ async def _listening(port: int) -> bool:
 
 @asynccontextmanager
 async def nginx(
-    binary: str, prefix: Path, *, upstream: str, router: str, timeout: float = 10.0
+    binary: str,
+    prefix: Path,
+    *,
+    upstream: str | None = None,
+    router: str,
+    servers: Callable[[int], str] | None = None,
+    timeout: float = 10.0,
 ) -> AsyncIterator[Nginx]:
-    """nginx in the foreground (`daemon off;`), stopped (fast shutdown) on the way out."""
+    """nginx in the foreground (`daemon off;`), stopped (fast shutdown) on the way out:
+    the README's forward-auth in front of `upstream`, or the `servers` made for its port."""
     port = free_port()
     for name in TEMP_PATHS:
         (prefix / name).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     built = _built_with(binary)
-    conf.write_text(configuration(prefix, port=port, upstream=upstream, router=router, built=built))
+    if servers is None:
+        assert upstream is not None
+        text = forward_auth(port=port, upstream=upstream, router=router)
+    else:
+        text = servers(port)
+    conf.write_text(configuration(prefix, servers=text, built=built))
     log = (prefix / "stderr.log").open("wb")
     try:
         process = await asyncio.create_subprocess_exec(

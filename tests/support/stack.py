@@ -91,7 +91,8 @@ class Stack:
 
     def admin_url(self, router: str = "router") -> str:
         """Where a router serves the admin portal (and the token console)."""
-        return f"http://127.0.0.1:{self.ports[f'{router}:admin']}"
+        scheme = self.services[router].url.split(":", 1)[0] if router in self.services else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[f'{router}:admin']}"
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -155,7 +156,7 @@ class Stack:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         url = self.services[service].url + path
-        async with self.session.request(method, url, headers=headers, **kw) as response:
+        async with self.session.request(method, url, headers=headers, ssl=False, **kw) as response:
             text = await response.text()
             try:
                 body: Any = await response.json(content_type=None)

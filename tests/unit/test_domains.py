@@ -145,8 +145,14 @@ def test_a_list_longer_than_the_limit_is_refused() -> None:
 
 
 def test_csp_sources_keep_the_port_rule() -> None:
-    assert parse_domain_pattern("*.example.com").csp_source() == "*.example.com:*"
-    assert parse_domain_pattern("example.com:8443").csp_source() == "example.com:8443"
+    assert parse_domain_pattern("*.example.com").csp_sources() == (
+        "http://*.example.com:*",
+        "https://*.example.com:*",
+    )
+    assert parse_domain_pattern("example.com:8443").csp_sources() == (
+        "http://example.com:8443",
+        "https://example.com:8443",
+    )
 
 
 def test_every_bad_entry_of_a_list_is_named() -> None:

@@ -1,10 +1,17 @@
 """Settings: pinned defaults, list parsing, and refusals of unsafe values."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from latchkey.auth.settings import AuthSettings
+from latchkey.common.portals import PortalsSettings
 from latchkey.common.serve import secrets_of
+from latchkey.common.settings import startup_errors
+from latchkey.portal.settings import RouterSettings
 from latchkey.registry.settings import RegistrySettings
+from tests.support.tls import self_signed
 
 
 def test_pinned_defaults_match_the_design() -> None:
@@ -52,9 +59,6 @@ def test_only_the_password_of_a_url_is_treated_as_secret() -> None:
 def test_every_list_setting_reads_commas_or_a_json_array(monkeypatch: pytest.MonkeyPatch) -> None:
     from cryptography.fernet import Fernet
 
-    from latchkey.auth.settings import AuthSettings
-    from latchkey.portal.settings import RouterSettings
-
     keys = [Fernet.generate_key().decode() for _ in range(2)]
     monkeypatch.setenv("LATCHKEY_ROUTER_EXTRA_PORTS", "9004, 9010")
     monkeypatch.setenv("LATCHKEY_SESSION_KEYS", ",".join(keys))
@@ -74,10 +78,69 @@ def test_every_list_setting_reads_commas_or_a_json_array(monkeypatch: pytest.Mon
 def test_trusted_proxies_are_checked_once_when_read(
     monkeypatch: pytest.MonkeyPatch, networks: str
 ) -> None:
-    from latchkey.auth.settings import AuthSettings
-    from latchkey.portal.settings import RouterSettings
 
     monkeypatch.setenv("LATCHKEY_TRUSTED_PROXIES", networks)
     for settings in (AuthSettings, RouterSettings):
         with pytest.raises(ValidationError, match="trusted_proxies"):
             settings(_env_file=None)
+
+
+def test_the_router_will_not_share_the_consoles_origin_with_proxied_pages_unless_told() -> None:
+    from cryptography.fernet import Fernet
+
+    keys = [Fernet.generate_key().decode()]
+    shared = {"agent": {}, "admin": {}}  # both on the router's own port
+    with pytest.raises(ValidationError, match="share its origin with the proxied pages"):
+        RouterSettings(
+            _env_file=None, session_keys=keys, portals=shared, routes="/agent/app=http://app"
+        )
+    with pytest.raises(ValidationError, match="/admin/app"):
+        RouterSettings(_env_file=None, session_keys=keys, routes="/admin/app=http://app")
+    RouterSettings(
+        _env_file=None,
+        session_keys=keys,
+        portals=shared,
+        routes="/agent/app=http://app",
+        allow_console_shared_origin=True,
+    )
+    own = RouterSettings(_env_file=None, session_keys=keys, routes="/agent/app=http://app")
+    assert own.console_shares_origin_with() == []
+    assert own.listening_ports() == [9005, 9004]
+    RouterSettings(_env_file=None, session_keys=keys, portals=shared)  # nothing proxied
+
+
+@pytest.mark.parametrize(
+    "portals",
+    [
+        {"agent": {"port": 9004}, "admin": {"port": 9004}},
+        {"agent": {"host": "a.example"}, "admin": {"host": "A.example."}},
+        {"agent": {"host": "a.example", "port": 9004}},
+        {"agent": {"host": "a.example:8443"}},
+        {"api": {}},
+    ],
+)
+def test_portals_that_would_share_an_origin_or_clash_are_refused(portals: object) -> None:
+
+    with pytest.raises(ValidationError):
+        PortalsSettings(portals=portals)
+
+
+def test_router_tls_needs_a_readable_certificate_and_key(tmp_path: Path) -> None:
+    certificate, key = self_signed(tmp_path)
+    assert RouterSettings(_env_file=None).tls_context() is None
+    serving = RouterSettings(_env_file=None, tls_cert_file=certificate, tls_key_file=key)
+    assert serving.tls_context() is not None
+    with pytest.raises(ValidationError, match="both LATCHKEY_TLS_CERT_FILE"):
+        RouterSettings(_env_file=None, tls_cert_file=certificate)
+    swapped = RouterSettings(_env_file=None, tls_cert_file=key, tls_key_file=certificate)
+    with pytest.raises(ValueError, match="not a readable PEM certificate"):
+        swapped.tls_context()
+
+
+def test_a_setting_that_cannot_work_stops_the_start_with_its_name_not_its_value() -> None:
+    with pytest.raises(SystemExit) as stopped, startup_errors("portal-router"):
+        RouterSettings(_env_file=None, router_port="port-with-a-secret-9")
+    message = str(stopped.value.code)
+    assert "LATCHKEY_ROUTER_PORT" in message
+    assert "port-with-a-secret-9" not in message
+    assert "Traceback" not in message

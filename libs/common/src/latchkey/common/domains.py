@@ -46,10 +46,13 @@ class DomainPattern:
             return host.endswith("." + self.host)
         return host == self.host
 
-    def csp_source(self) -> str:
-        """This pattern as a CSP host-source (`frame-ancestors`)."""
+    def csp_sources(self) -> tuple[str, str]:
+        """This pattern as CSP host-sources (`frame-ancestors`), one per scheme: a source
+        without a scheme takes the portal's, so an HTTPS portal would refuse the allowed
+        site's plain-HTTP pages, which an allowed domain (a host, not an origin) includes."""
         text = f"*.{self.host}" if self.wildcard else self.host
-        return f"{text}:{self.port if self.port is not None else '*'}"
+        port = self.port if self.port is not None else "*"
+        return f"http://{text}:{port}", f"https://{text}:{port}"
 
 
 def normalise_host(host: str) -> str:

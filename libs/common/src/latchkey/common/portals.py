@@ -90,6 +90,10 @@ class PortalsSettings(BaseModel):
         9005, ge=1, le=65535, description="The router's port (and that of unbound portals)."
     )
 
+    def embeddable_portals(self) -> frozenset[str]:
+        """The portals other sites may frame (when a token's domains allow them)."""
+        return frozenset(name for name, config in self.portals.items() if config.embeddable)
+
     def portal_ports(self) -> set[int]:
         """Every router port a portal is served on."""
         return {config.port or self.router_port for config in self.portals.values()

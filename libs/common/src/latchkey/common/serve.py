@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import Iterable
 
 import uvloop
@@ -45,7 +46,13 @@ def _secret_part(value: str) -> str:
     return value
 
 
-async def _serve(app: web.Application, host: str, ports: Iterable[int], access_log: bool) -> None:
+async def _serve(
+    app: web.Application,
+    host: str,
+    ports: Iterable[int],
+    access_log: bool,
+    tls: ssl.SSLContext | None,
+) -> None:
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -58,9 +65,10 @@ async def _serve(app: web.Application, host: str, ports: Iterable[int], access_l
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        scheme = "https" if tls is not None else "http"
         for port in ports:
-            await web.TCPSite(runner, host, port).start()
-            log.info("listening on http://%s:%d", host, port)
+            await web.TCPSite(runner, host, port, ssl_context=tls).start()
+            log.info("listening on %s://%s:%d", scheme, host, port)
         settle_garbage_collector()
         await stop.wait()
         log.info("stopping")
@@ -83,9 +91,15 @@ def settle_garbage_collector() -> None:
 
 
 def serve(
-    app: web.Application, settings: CommonSettings, *, service: str, ports: Iterable[int]
+    app: web.Application,
+    settings: CommonSettings,
+    *,
+    service: str,
+    ports: Iterable[int],
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    """Run `app` until SIGTERM or SIGINT; cleanup contexts close every resource on the way out."""
+    """Run `app` until SIGTERM or SIGINT (over TLS when given a context); cleanup contexts
+    close every resource on the way out."""
     configure_logging(
         service=service,
         level=settings.log_level,
@@ -94,7 +108,7 @@ def serve(
     )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(app, settings.host, list(ports), settings.access_log))
+            runner.run(_serve(app, settings.host, list(ports), settings.access_log, tls))
         # Process supervisors (honcho, docker) may signal again while we finish: we already
         # stopped cleanly, so a late SIGTERM must not turn that into "killed by signal".
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,6 +7,8 @@ is documented in the README's configuration table (a test keeps the two in step)
 
 import ipaddress
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
@@ -15,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -200,3 +203,21 @@ def masked_url(url: SecretStr) -> str:
     """A DSN or broker URL with its password hidden, for logs."""
     parsed = URL(url.get_secret_value())
     return str(parsed.with_password("***")) if parsed.password else str(parsed)
+
+
+@contextmanager
+def startup_errors(service: str) -> Iterator[None]:
+    """Reading settings and building the app: a setting that cannot work ends the process
+    with a message naming it, not a stack trace. Values are never printed:
+    some are secrets."""
+    try:
+        yield
+    except ValidationError as exc:
+        lines = [f"{service} cannot start: these settings are not valid"]
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            lines.append(f"  {name}: {error['msg']}")
+        raise SystemExit("\n".join(lines)) from None
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"{service} cannot start: {exc}") from None

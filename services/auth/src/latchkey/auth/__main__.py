@@ -9,6 +9,7 @@ from latchkey.auth.settings import AuthSettings
 from latchkey.common.db import open_pool
 from latchkey.common.sealing import Sealer
 from latchkey.common.serve import serve
+from latchkey.common.settings import startup_errors
 
 
 async def rotate_keys(settings: AuthSettings) -> str:
@@ -22,11 +23,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m latchkey.auth")
     parser.add_argument("command", nargs="?", choices=["serve", "rotate-keys"], default="serve")
     command = parser.parse_args().command
-    settings = AuthSettings()
+    with startup_errors(SERVICE):
+        settings = AuthSettings()
     if command == "rotate-keys":
         print(f"now signing with key {asyncio.run(rotate_keys(settings))}")
         return
-    serve(create_app(settings), settings, service=SERVICE, ports=[settings.auth_port])
+    with startup_errors(SERVICE):
+        app = create_app(settings)
+    serve(app, settings, service=SERVICE, ports=[settings.auth_port])
 
 
 if __name__ == "__main__":

@@ -39,20 +39,48 @@ class Identity(NamedTuple):
 
 class Refused(Exception):
     """A refusal and what its page needs: the sites that may frame it (those the token allows,
-    so a person sees why inside the partner's frame rather than a blank one) and whether the
-    session it came with is over."""
+    so a person sees why inside the partner's frame rather than a blank one; or the very site
+    that framed it, when the refusal is about being framed), a way to open the page top level
+    instead, and whether the session it came with is over."""
 
     def __init__(
         self,
         error: errors.ApiError,
         *,
         frame_domains: tuple[str, ...] = (),
+        framed_by: str | None = None,
+        open_top_level: str | None = None,
         end_session: bool = False,
     ) -> None:
         super().__init__(error.detail)
         self.error = error
         self.frame_domains = frame_domains
+        self.framed_by = framed_by
+        self.open_top_level = open_top_level
         self.end_session = end_session
+
+    def frame_ancestors(self) -> str:
+        """`frame-ancestors` for the refusal's page: the site that framed it may show it when
+        the refusal is about that site (or `*` when it did not say who it is: the page holds
+        nothing but the explanation); else the sites the token allows."""
+        if self.framed_by is not None:
+            return f"frame-ancestors 'self' {self.framed_by}"
+        return frame_ancestors(self.frame_domains)
+
+
+class FramingNotAllowed(errors.Forbidden):
+    reason = "frame_not_allowed"
+    message = "This portal may not be shown inside this site."
+
+
+class FramingNeedsHttps(errors.Forbidden):
+    reason = "embedding_needs_https"
+    message = "This portal can be shown inside another site only when it is served over HTTPS."
+
+
+class NotEmbeddable(errors.Forbidden):
+    reason = "portal_not_embeddable"
+    message = "This portal is not set up to be shown inside other sites."
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +97,12 @@ class Sender:
     @property
     def framed(self) -> bool:
         return (self.fetch_dest or "") in FRAME_DESTINATIONS
+
+    @property
+    def own_site(self) -> bool:
+        """Whether the sender it names is the portal's own origin."""
+        named = self.named
+        return named is not None and origin_host_port(named) == self.own
 
     @property
     def named(self) -> str | None:
@@ -90,7 +124,10 @@ def patterns_of(domains: tuple[str, ...]) -> tuple[DomainPattern, ...]:
 @lru_cache(maxsize=4096)
 def frame_ancestors(domains: tuple[str, ...]) -> str:
     """`frame-ancestors 'self' ...`: only the allowed sites may embed the portal."""
-    sources = ["'self'", *(pattern.csp_source() for pattern in patterns_of(domains))]
+    sources = [
+        "'self'",
+        *(source for pattern in patterns_of(domains) for source in pattern.csp_sources()),
+    ]
     return "frame-ancestors " + " ".join(sources)
 
 
@@ -137,6 +174,49 @@ def sender_refusal(
         return None
     if domains and not is_allowed(list(patterns_of(domains)), *found):
         return errors.DomainNotAllowed()
+    return None
+
+
+def frame_source(sender: Sender) -> str:
+    """The framing site as a CSP source (`https://crm.example:8443`), `*` when unnamed."""
+    named = sender.named
+    found = origin_host_port(named) if named else None
+    if named is None or found is None:
+        return "*"
+    scheme = named.split(":", 1)[0].lower()
+    host, port = found
+    return f"{scheme}://{host}:{port}"
+
+
+def framing_refusal(
+    sender: Sender, domains: tuple[str, ...], *, embeddable: bool, secure: bool
+) -> errors.ApiError | None:
+    """Why a deep link arriving in another site's frame would not work there, or None.
+    Browsers would otherwise show a broken frame (`frame-ancestors` refused) or loop on the
+    sign-in page (a cookie they do not keep in frames)."""
+    if not sender.framed or sender.fetch_site not in ("cross-site", "same-site"):
+        return None
+    if not embeddable:
+        return NotEmbeddable(
+            "This portal is not set up to be shown inside other sites: an operator can make "
+            'it embeddable ("embeddable": true in LATCHKEY_PORTALS). Open it in a tab of '
+            "its own instead."
+        )
+    named = sender.named
+    if named is None or not (domains and allows_site(domains, named)):
+        site = frame_source(sender)
+        who = "this site" if site == "*" else site.split("://", 1)[1]
+        return FramingNotAllowed(
+            f"This portal may not be shown inside {who}: an administrator can allow it by "
+            "adding the site to this access's allowed domains, or to the global domain "
+            "policy. Open it in a tab of its own instead."
+        )
+    if not secure:
+        return FramingNeedsHttps(
+            "This portal can be shown inside another site only when it is served over HTTPS "
+            "(browsers keep no cookie inside a frame otherwise). Open it in a tab of its own, "
+            "or ask an operator to serve it over HTTPS."
+        )
     return None
 
 

@@ -54,8 +54,11 @@ class Gatekeeper:
         self._clock = clock
         self._sessions = SessionDecisions(self._verifier, state, clock, size=codec.cache_size)
 
-    async def admit(self, token: str, portal: str, session: Session | None = None) -> Identity:
-        """A token that may open `portal` now; raises `Refused` with the reason it may not."""
+    async def admit(
+        self, token: str, portal: str | None, session: Session | None = None
+    ) -> Identity:
+        """A token that may open `portal` (any, for None) now; raises `Refused` with the
+        reason it may not."""
         # The coroutines are awaited only off the hot path: a token not seen before, or a
         # view too stale to decide alone.
         try:
@@ -68,7 +71,7 @@ class Gatekeeper:
                 await self._admission.admit(token, portal=portal)
         except errors.ApiError as error:
             raise Refused(error, frame_domains=domains, end_session=session is not None) from None
-        return Identity(claims, token, portal, domains, session)
+        return Identity(claims, token, portal or "", domains, session)
 
     def session_of(self, cookie_header: str | None, portal: str) -> Session | None:
         """This portal's session from the cookie; None when absent, foreign or not ours."""
@@ -100,13 +103,23 @@ class Gatekeeper:
             return await self.bearer(authorization, portal)
         return None
 
-    async def bearer(self, authorization: str | None, portal: str) -> Identity:
+    async def bearer(self, authorization: str | None, portal: str | None) -> Identity:
         """The identity of an `Authorization: Bearer` token (401 without one)."""
         try:
             token = bearer_of(authorization)
         except errors.ApiError as error:
             raise Refused(error) from None
         return await self.admit(token, portal)
+
+    async def api_caller(self, authorization: str | None, portals: list[str]) -> Identity:
+        """The caller of an API route: a bearer token that opens one of `portals` (any valid
+        token when the route names none); its identity names the portal it came through."""
+        identity = await self.bearer(authorization, None)
+        opened = identity.claims.portals
+        through = next((p for p in opened if p in portals), None) if portals else None
+        if portals and through is None:
+            raise Refused(errors.PortalNotAllowed("This access token does not open this API."))
+        return identity._replace(portal=through or (opened[0] if opened else ""))
 
 
 class IdentityHeaders:

@@ -8,8 +8,8 @@ from pathlib import Path
 from aiohttp import web
 
 from latchkey.common import errors
-from latchkey.common.web import sent_by_own_page
-from latchkey.portal import pages
+from latchkey.common.web import envelope, sent_by_own_page
+from latchkey.portal import apis, pages
 from latchkey.portal.admission import Identity, Refused, frame_ancestors, websocket_refusal
 from latchkey.portal.keys import (
     ANSWERS,
@@ -24,6 +24,7 @@ from latchkey.portal.keys import (
 from latchkey.portal.origins import check_origin, own_host_port, sender_of
 from latchkey.portal.redirects import BadLink, clean_path, portal_of_uri
 from latchkey.portal.responses import CSRF_COOKIE, login_url, wants_html
+from latchkey.portal.settings import Route
 from latchkey.portal.signin import TOKEN_PARAMETER, SessionStart
 
 STATIC = Path(__file__).parent / "static"
@@ -107,6 +108,7 @@ async def deep_link(request: web.Request, portal: str) -> web.Response:
         raw_query=request.raw_path.partition("?")[2],
         redirect=request.query.get("redirect"),
         sender=sender_of(request),
+        secure=request.app[ANSWERS].secure(request),
     )
     return request.app[ANSWERS].session_started(request, start)
 
@@ -176,6 +178,12 @@ async def login(request: web.Request, portal: str) -> web.StreamResponse:
     )
 
 
+async def cookies_kept(request: web.Request, portal: str) -> web.Response:
+    """Whether this browser sent the portal's session cookie back (a framed sign-in asks)."""
+    session = request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal)
+    return envelope({"kept": session is not None}, headers={"Cache-Control": "no-store"})
+
+
 async def logout_form(request: web.Request, portal: str) -> web.Response:
     check_origin(request, request.app[SETTINGS], portal)
     if request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal) is None:
@@ -222,7 +230,37 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(headers=headers)
 
 
-async def stylesheet(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(
-        STATIC / "portal.css", headers={"Cache-Control": "public, max-age=3600"}
-    )
+async def api(request: web.Request, route: Route) -> web.StreamResponse:
+    """An API route: bearer token only, envelopes only, CORS for the sites the token allows."""
+    answered = apis.preflight(request)
+    if answered is not None:
+        return answered
+    origin = apis.cross_site_origin(request)
+    try:
+        path = clean_path(
+            request.raw_path.split("?", 1)[0],
+            route.portal,
+            max_length=request.app[SETTINGS].max_path_length,
+        )
+        try:
+            identity = await request.app[GATEKEEPER].api_caller(
+                request.headers.get("Authorization"), route.portals
+            )
+        except Refused as refused:
+            raise refused.error from None
+        cors = apis.cors_headers(origin, identity.domains)
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            raise errors.BadRequest("API routes do not take WebSocket upgrades.")
+        return await request.app[PROXY].http(request, identity, route, path, extra=cors)
+    except errors.ApiError as error:
+        return apis.refusal(error, origin)
+
+
+STATIC_FILES = frozenset({"portal.css", "frame.js"})
+
+
+async def static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise errors.NotFound()
+    return web.FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=3600"})

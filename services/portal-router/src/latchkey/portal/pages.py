@@ -16,6 +16,8 @@ STYLESHEET = "/_latchkey/static/portal.css"
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'"
 )
+SCRIPTED_CSP = PAGE_CSP + "; script-src 'self'; connect-src 'self'"
+"""For the one page with a script (the router's own file, nothing inline)."""
 NOT_FRAMED = "frame-ancestors 'self'"
 
 environment = jinja2.Environment(
@@ -64,11 +66,20 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "This page is not available right now",
         "The application behind this portal cannot be reached. Try again in a moment.",
     ),
+    "frame_not_allowed": ("This portal cannot be shown here", ""),
+    "embedding_needs_https": ("This portal cannot be shown here", ""),
+    "portal_not_embeddable": ("This portal cannot be shown here", ""),
     "upstream_timeout": (
         "This page took too long",
         "The application behind this portal did not answer in time. Try again in a moment.",
     ),
 }
+
+
+SAID_BY_THE_ERROR = frozenset(
+    {"frame_not_allowed", "embedding_needs_https", "portal_not_embeddable"}
+)
+"""Refusals whose message names the site and the setting: shown as they are."""
 
 
 def page(
@@ -78,6 +89,7 @@ def page(
     status: int = 200,
     frame_ancestors: str = NOT_FRAMED,
     referrer_policy: str = "no-referrer",
+    scripted: bool = False,
     **context: Any,
 ) -> web.Response:
     html = environment.get_template(template).render(title=title, stylesheet=STYLESHEET, **context)
@@ -87,16 +99,23 @@ def page(
             "Cache-Control": "no-store",
             "Referrer-Policy": referrer_policy,
             "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": f"{PAGE_CSP}; {frame_ancestors}",
+            "Content-Security-Policy": f"{SCRIPTED_CSP if scripted else PAGE_CSP}; "
+            + frame_ancestors,
         }
     )
     return response
 
 
 def error_page(
-    error: errors.ApiError, *, login_url: str | None, frame_ancestors: str = NOT_FRAMED
+    error: errors.ApiError,
+    *,
+    login_url: str | None,
+    frame_ancestors: str = NOT_FRAMED,
+    open_top_level: str | None = None,
 ) -> web.Response:
     title, advice = EXPLANATIONS.get(error.reason, ("Something went wrong", error.detail))
+    if error.reason in SAID_BY_THE_ERROR:
+        advice = error.detail
     response = page(
         "error.html",
         title=title,
@@ -104,7 +123,8 @@ def error_page(
         frame_ancestors=frame_ancestors,
         advice=advice,
         reason=error.reason,
-        login_url=login_url if error.status in (401, 403) else None,
+        login_url=login_url if error.status in (401, 403) and not open_top_level else None,
+        open_top_level=open_top_level,
     )
     response.headers.extend(error.headers)
     return response
@@ -158,3 +178,28 @@ def signed_out_page(*, login: str) -> web.Response:
 
 def logout_confirm_page(*, action: str) -> web.Response:
     return page("logout.html", title="Sign out", referrer_policy="same-origin", action=action)
+
+
+def framed_sign_in_page(
+    *,
+    portal: str,
+    target: str,
+    deep_link: str,
+    check: str,
+    problem: str | None,
+    frame_ancestors: str,
+) -> web.Response:
+    """Signing in where a frame may be in the way: the session cookie rides on this page, and
+    its script goes on to `target` at top level at once, inside a frame once the browser kept
+    the cookie; else it says why (`problem`) or offers what else can be done."""
+    return page(
+        "framed.html",
+        title=f"Signing in to {portal}",
+        frame_ancestors=frame_ancestors,
+        scripted=True,
+        portal=portal,
+        target=target,
+        deep_link=deep_link,
+        check=check,
+        problem=problem,
+    )

@@ -68,7 +68,8 @@ class Answers:
 
     def session_started(self, request: web.BaseRequest, start: SessionStart) -> web.Response:
         """The session cookie and a 303 to where the person lands (the token never stays in
-        an address, a cache or a Referer)."""
+        an address, a cache or a Referer); inside another site's frame, a page that goes on
+        once the browser kept the cookie."""
         identity = start.identity
         portal = identity.portal
         session = self._codec.new(
@@ -77,16 +78,34 @@ class Answers:
             token_expires_at=identity.claims.exp,
             max_lifetime=self._settings.session_max_lifetime,
         )
+        # With storage access granted (the Storage Access API), a frame keeps unpartitioned
+        # cookies only: the browser says so in this request header.
+        granted = request.headers.get("Sec-Fetch-Storage-Access") == "active"
         cookie = set_cookie_header(
             self._codec.seal(session),
             path=f"/{portal}",
             max_age=int(session.expires_at - session.created_at),
             secure=self.secure(request),
             embeddable=self._settings.portals[portal].embeddable,
+            partitioned=not granted,
         )
-        response = web.Response(status=303, headers={"Location": start.target, **NO_STORE})
+        ancestors = frame_ancestors(identity.domains)
+        if start.framed_link is not None:
+            if start.framed_problem is not None and start.framed_by is not None:
+                # The page tells the framing site's visitor why: it may show it.
+                ancestors = f"frame-ancestors 'self' {start.framed_by}"
+            response = pages.framed_sign_in_page(
+                portal=portal,
+                target=start.target,
+                deep_link=start.framed_link,
+                check=f"/{portal}/auth/cookies",
+                problem=start.framed_problem,
+                frame_ancestors=ancestors,
+            )
+        else:
+            response = web.Response(status=303, headers={"Location": start.target, **NO_STORE})
+            response.headers["Content-Security-Policy"] = ancestors
         response.headers.add("Set-Cookie", cookie)
-        response.headers["Content-Security-Policy"] = frame_ancestors(identity.domains)
         return response
 
     def clear_cookie(self, request: web.BaseRequest, portal: str) -> str:
@@ -106,7 +125,8 @@ class Answers:
             response = pages.error_page(
                 error,
                 login_url=login_url(portal, next_path),
-                frame_ancestors=frame_ancestors(refused.frame_domains),
+                frame_ancestors=refused.frame_ancestors(),
+                open_top_level=refused.open_top_level,
             )
         else:
             response = error_response(error)

@@ -26,13 +26,17 @@ def setup_routes(app: web.Application, settings: RouterSettings) -> None:
             ),
             Endpoint(
                 "GET",
-                "/_latchkey/static/portal.css",
-                handlers.stylesheet,
-                "The router's own pages' stylesheet",
+                "/_latchkey/static/{name}",
+                handlers.static,
+                "The router's own pages' stylesheet and script",
                 in_schema=False,
             ),
         ],
     )
+    # API routes, each under its own literal prefix, answering envelopes only.
+    for route in settings.api_routes():
+        for path in (route.prefix, route.prefix + "/{tail:.*}"):
+            add_route(app, "*", path, functools.partial(handlers.api, route=route))
     # Each portal's routes under its own literal prefix: aiohttp indexes them by it, so a
     # request finds its route in a look-up or two rather than by trying every pattern.
     for portal in sorted(settings.portals):
@@ -41,6 +45,7 @@ def setup_routes(app: web.Application, settings: RouterSettings) -> None:
             ("GET", "/auth/login", handlers.login_form),
             ("POST", "/auth/login", handlers.login),
             ("GET", "/auth/logout", handlers.logout_form),
+            ("GET", "/auth/cookies", handlers.cookies_kept),
             ("POST", "/auth/logout", handlers.logout),
             ("*", "", handlers.portal_page),
             ("*", "/{tail:.*}", handlers.portal_page),

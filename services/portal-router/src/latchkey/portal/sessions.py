@@ -112,15 +112,17 @@ def set_cookie_header(
     secure: bool,
     embeddable: bool,
     name: str = COOKIE_NAME,
+    partitioned: bool = True,
 ) -> str:
     """A Set-Cookie value that fits the connection. Over HTTPS: `Secure`, and for embeddable
     portals `SameSite=None; Partitioned` (CHIPS: the one kind of cookie a cross-site iframe
-    keeps). Over plain HTTP: neither, for browsers drop a `Secure` cookie set over HTTP on any
-    host but localhost, and `SameSite=Lax`, which top-level deep links need. Written by hand:
-    Python 3.11's cookie module refuses Partitioned."""
+    keeps, unless storage access was granted to the frame: then an unpartitioned one). Over
+    plain HTTP: neither, for browsers drop a `Secure` cookie set over HTTP on any host but
+    localhost, and `SameSite=Lax`, which top-level deep links need. Written by hand: Python
+    3.11's cookie module refuses Partitioned."""
     parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max(0, max_age)}", "HttpOnly"]
     if secure and embeddable:
-        parts += ["Secure", "SameSite=None", "Partitioned"]
+        parts += ["Secure", "SameSite=None"] + (["Partitioned"] if partitioned else [])
     elif secure:
         parts += ["Secure", "SameSite=Lax"]
     else:

@@ -1,5 +1,7 @@
 """The router's settings (`LATCHKEY_*`), on top of what every service reads."""
 
+import ssl
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -20,13 +22,21 @@ from latchkey.common.settings import (
 
 
 class Route(BaseModel):
-    """Requests under `prefix` go to `upstream` (longest prefix wins)."""
+    """Requests under `prefix` go to `upstream` (longest prefix wins). A portal's route sits
+    under the portal (`/agent/app`); an API route (`api`) sits anywhere else (`/api/tickets`)
+    and takes bearer tokens only: never a session cookie, never a redirect, CORS for the
+    sites the token's (or the policy's) allowed domains name."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     prefix: str
     upstream: str
     pass_token: bool = Field(False, description="Send the user's bearer token upstream.")
+    api: bool = Field(False, description="Bearer tokens only, answered with envelopes.")
+    portals: list[str] = Field(
+        default_factory=list,
+        description="For an API: tokens that open one of these portals (none: any valid token).",
+    )
 
     @field_validator("prefix")
     @classmethod
@@ -49,19 +59,20 @@ class Route(BaseModel):
 
 
 def _parse_routes(value: object) -> object:
-    """`/prefix=http://upstream,...` or a JSON list of route objects."""
+    """`/prefix=http://upstream[+token][+api],...` or a JSON list of route objects."""
     if isinstance(value, str) and not value.strip().startswith("["):
         routes = []
         for item in str(value).split(","):
             if not item.strip():
                 continue
             prefix, _, upstream = item.strip().partition("=")
-            pass_token = upstream.endswith("+token")
+            upstream, *flags = upstream.split("+")
             routes.append(
                 {
                     "prefix": prefix,
-                    "upstream": upstream.removesuffix("+token"),
-                    "passToken": pass_token,
+                    "upstream": upstream,
+                    "passToken": "token" in flags,
+                    "api": "api" in flags,
                 }
             )
         return routes
@@ -107,6 +118,10 @@ class RouterSettings(
         "/admin/tokens",
         description="Where the registry's token console appears (empty: not routed).",
     )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS with, on every router port."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of that certificate.")
     allow_console_shared_origin: bool = Field(
         False,
         description="Start even though the token console shares its origin with a proxied "
@@ -119,10 +134,40 @@ class RouterSettings(
         return _parse_routes(value)
 
     @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> "RouterSettings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "set both LATCHKEY_TLS_CERT_FILE and LATCHKEY_TLS_KEY_FILE, or neither"
+            )
+        return self
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context, when a certificate is configured."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"LATCHKEY_TLS_CERT_FILE ({self.tls_cert_file}) and LATCHKEY_TLS_KEY_FILE "
+                f"({self.tls_key_file}) are not a readable PEM certificate and its key: "
+                f"{exc.strerror or exc}"
+            ) from None
+        return context
+
+    @model_validator(mode="after")
     def _routes_belong_to_portals(self) -> "RouterSettings":
         for route in self.all_routes():
-            if route.portal not in self.portals:
+            if route.api and route.portal in self.portals:
+                raise ValueError(
+                    f"API route {route.prefix} is under a portal: give it a path of its own"
+                )
+            if not route.api and route.portal not in self.portals:
                 raise ValueError(f"route {route.prefix} is under no configured portal")
+            unknown = set(route.portals) - set(self.portals)
+            if unknown:
+                raise ValueError(f"route {route.prefix} names unknown portals {sorted(unknown)}")
         shared = self.console_shares_origin_with()
         if shared and not self.allow_console_shared_origin:
             raise ValueError(
@@ -148,7 +193,7 @@ class RouterSettings(
         return sorted(
             route.prefix
             for route in self.routes
-            if route.portal in shared and route.prefix.rstrip("/") != console
+            if not route.api and route.portal in shared and route.prefix.rstrip("/") != console
         )
 
     def same_origin(self, first: str, second: str) -> bool:
@@ -165,6 +210,9 @@ class RouterSettings(
         """The router's own port, every port a portal is served on, and the extra ones."""
         ports = {self.router_port, *self.portal_ports(), *self.router_extra_ports}
         return [self.router_port, *sorted(ports - {self.router_port})]
+
+    def api_routes(self) -> list[Route]:
+        return [route for route in self.routes if route.api]
 
     def all_routes(self) -> list[Route]:
         """The configured routes, plus the token console unless disabled or routed already."""

@@ -83,7 +83,7 @@ async def generate_token(request: web.Request) -> web.Response:
         request.app[AUTH],
         request=body,
         actor=admin(request),
-        policy_domains=(await policy.get_policy(pool)).domains,
+        embeddable=request.app[SETTINGS].embeddable_portals(),
     )
     message = "Token generated. Copy it now: it will not be shown again."
     if generated.framing:

@@ -24,6 +24,7 @@ from latchkey.common.events import (
 )
 from latchkey.common.models import Actor
 from latchkey.common.service_client import ServiceError
+from latchkey.registry import policy
 from latchkey.registry import repository as repo
 from latchkey.registry.changes import change
 from latchkey.registry.models import (
@@ -101,11 +102,12 @@ async def generate_token(
     *,
     request: GenerateTokenRequest,
     actor: Actor,
-    policy_domains: list[str],
+    embeddable: frozenset[str],
 ) -> GeneratedToken:
     """Have auth sign an access token, then record it with its audit entry in one
     transaction; only then is it handed out (a token that could not be recorded is never
-    shown, so it is never used)."""
+    shown, so it is never used). It says so when it opens an `embeddable` portal that no
+    other site may frame with it."""
     try:
         signed = await auth.sign_access_token(
             SignRequest(
@@ -140,9 +142,13 @@ async def generate_token(
             target=str(record.jti),
             details={"userId": record.user_id, "name": record.name},
         )
-    framed = record.allowed_domains or policy_domains
+    unframed = (
+        embeddable.intersection(record.portals)
+        and not record.allowed_domains
+        and not (await policy.get_policy(pool)).domains
+    )
     return GeneratedToken(
-        access_token=signed.access_token, token=record, framing=None if framed else NOT_FRAMED
+        access_token=signed.access_token, token=record, framing=NOT_FRAMED if unframed else None
     )
 
 

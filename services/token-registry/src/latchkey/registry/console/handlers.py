@@ -185,7 +185,7 @@ async def generate(request: web.Request) -> web.Response:
         generated = await tokens.generate_token(
             request.app[POOL],
             request.app[AUTH],
-            policy_domains=(await policy.get_policy(request.app[POOL])).domains,
+            embeddable=request.app[SETTINGS].embeddable_portals(),
             request=GenerateTokenRequest(
                 user_id=form.get("userId", ""),
                 name=form.get("name", ""),
