@@ -211,12 +211,23 @@ SENDERS = [
 
 
 async def test_only_allowed_sites_can_send_users_in(portal: Portal) -> None:
+    """An allowed site's link signs in: with fetch metadata (as browsers send over HTTPS)
+    straight to the page, without it (plain HTTP, where it may be a frame) through a page
+    that goes on to it at top level or says what is wrong inside a frame."""
     token = await portal.generated_token(allowed_domains=ALLOWED)
     for headers, status in SENDERS:
-        page = await portal.get(f"/agent/app?accessToken={token}", headers=headers)
-        assert page.status == status, (headers, await page.text())
-        if status == 403:
-            assert (await page.json())["reason"] == "domain_not_allowed"
+        named = ("Origin" in headers or "Referer" in headers) and "Sec-Fetch-Dest" not in headers
+        metadata = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "cross-site"}
+        for sent in [headers, {**metadata, **headers}] if named else [headers]:
+            page = await portal.get(f"/agent/app?accessToken={token}", headers=sent)
+            no_metadata = "Sec-Fetch-Dest" not in sent and ("Origin" in sent or "Referer" in sent)
+            expected = 200 if status == 303 and no_metadata else status
+            assert page.status == expected, (sent, await page.text())
+            if expected == 200:
+                assert 'data-target="/agent/app"' in await page.text()
+                assert "Set-Cookie" in page.headers
+            if status == 403:
+                assert (await page.json())["reason"] == "domain_not_allowed"
 
 
 async def test_frame_ancestors_follow_the_tokens_domains(portal: Portal) -> None:
