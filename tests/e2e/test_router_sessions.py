@@ -265,8 +265,10 @@ async def test_the_global_policy_applies_to_tokens_without_domains(portal: Porta
         return page.status == 403
 
     await until(policy_in_force, timeout=5, interval=0.05)
+    top_level = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "cross-site"}
     page = await portal.get(
-        f"/agent/app?accessToken={token}", headers={"Origin": "https://portal.example"}
+        f"/agent/app?accessToken={token}",
+        headers={"Origin": "https://portal.example", **top_level},
     )
     assert page.status == 303
 

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from latchkey.auth.app import create_app as create_auth
 from latchkey.auth.settings import AuthSettings
+from latchkey.common.http_server import Runner
 from latchkey.common.tokenstate.runtime import TOKEN_STATE
 from latchkey.portal.app import create_app as create_router
 from latchkey.portal.settings import RouterSettings
@@ -155,7 +156,7 @@ async def running_services(
             app = builders[name]()
             if wrap and name in wrap:
                 app = wrap[name](app)
-            runner = web.AppRunner(app, shutdown_timeout=1)
+            runner = Runner(app, shutdown_timeout=1)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             for port in [ports[name], *([ports["router:admin"]] if name == "router" else [])]:

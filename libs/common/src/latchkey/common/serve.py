@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from yarl import URL
 
+from latchkey.common.http_server import Runner
 from latchkey.common.logs import configure_logging
 from latchkey.common.settings import CommonSettings
 from latchkey.common.web import AccessLogger
@@ -53,7 +54,7 @@ async def _serve(
     access_log: bool,
     tls: ssl.SSLContext | None,
 ) -> None:
-    runner = web.AppRunner(
+    runner = Runner(
         app,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("latchkey.access") if access_log else None,

@@ -42,8 +42,6 @@ from latchkey.portal.signin import SignIn
 
 SERVICE = "portal-router"
 
-UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=300)
-
 
 async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     """One client for calls to auth and the registry, one for upstreams (no cookie jar: the
@@ -54,7 +52,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
         aiohttp.ClientSession(
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            timeout=UPSTREAM_TIMEOUT,
+            timeout=settings.upstream_timeouts(),
         ) as upstreams,
     ):
         app[REGISTRY] = RegistryClient(settings.registry_url, app[CREDENTIALS], services)

@@ -4,6 +4,7 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_settings import NoDecode
@@ -118,6 +119,15 @@ class RouterSettings(
         "/admin/tokens",
         description="Where the registry's token console appears (empty: not routed).",
     )
+    upstream_connect_timeout: float = Field(
+        5, gt=0, description="Seconds to connect to an upstream before answering 502."
+    )
+    upstream_read_timeout: float = Field(
+        300,
+        gt=0,
+        description="Seconds an upstream may go silent (before its answer, or between two "
+        "parts of it) before the router answers 504 or cuts the answer.",
+    )
     tls_cert_file: Path | None = Field(
         None, description="PEM certificate (chain) to serve HTTPS with, on every router port."
     )
@@ -140,6 +150,15 @@ class RouterSettings(
                 "set both LATCHKEY_TLS_CERT_FILE and LATCHKEY_TLS_KEY_FILE, or neither"
             )
         return self
+
+    def upstream_timeouts(self) -> aiohttp.ClientTimeout:
+        """No bound on a whole answer (downloads, streams): on connecting and on silence."""
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=self.upstream_connect_timeout,
+            sock_connect=self.upstream_connect_timeout,
+            sock_read=self.upstream_read_timeout,
+        )
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The server's TLS context, when a certificate is configured."""
