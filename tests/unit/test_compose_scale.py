@@ -650,3 +650,14 @@ def test_balancer_uses_ready_instances_else_live_ones_and_never_gone_ones(
     finally:
         for instance in (first, second, registry):
             instance.stop()
+
+
+@pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
+def test_balancer_has_room_for_every_instance_compose_starts(
+    merged: dict[str, Any], haproxy: Sections, name: str
+) -> None:
+    replicas = int(with_defaults(str(merged["services"][name]["deploy"]["replicas"])))
+    for port in listening(name):
+        for backend in backends_of(haproxy, frontend_on(haproxy, port)):
+            (words,) = backend.directives("server-template")
+            assert int(words[2]) >= replicas, backend.name

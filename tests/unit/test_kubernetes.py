@@ -350,6 +350,8 @@ def test_shared_settings_are_read_by_some_service_and_hold_no_secret(
     for key in data:
         # Every service reads all of it: a secret here would reach the router too.
         assert not SECRET_NAME.search(key.removeprefix("LATCHKEY_")), key
+    # Shared by every instance: one id would make all of them report as one.
+    assert "LATCHKEY_INSTANCE_ID" not in data
 
 
 @pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
