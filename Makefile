@@ -26,11 +26,13 @@ run: $(STAMP)
 test: $(STAMP) system-packages
 	@$(BIN)/python tools/testenv.py $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Debian's chromium (browser tests, driven by Playwright) and nginx (forward-auth tests).
+## Debian's chromium (browser tests, driven by Playwright), nginx (forward-auth tests) and
+## haproxy (the balancer of docker-compose.scale.yml, run in front of stand-in instances).
 system-packages:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing from Debian"; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \

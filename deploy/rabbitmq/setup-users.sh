@@ -1,6 +1,8 @@
 #!/bin/sh
 # The broker users Latchkey's services connect as, each with only the permissions it needs
-# (run by the compose file's one-shot `broker-setup` service; rerunning it is harmless).
+# (run by the compose file's one-shot `broker-setup` service; rerunning it is harmless; in
+# Kubernetes, deploy/kubernetes/base/broker-setup/setup_users.py makes the same users through
+# the management API).
 #
 #   latchkey-registry  may create the events exchange and publish to it (the registry's relay
 #                      is its only publisher), and consume from a queue of its own
@@ -25,7 +27,9 @@ user() {
     fi
 }
 
-exchange="^${LATCHKEY_EVENTS_EXCHANGE:-latchkey.token-events}$"
+# Exactly the events exchange: its name's dots are literal in the pattern, not "any character"
+# (deploy/kubernetes/base/broker-setup/setup_users.py gives the same patterns).
+exchange="^$(printf '%s' "${LATCHKEY_EVENTS_EXCHANGE:-latchkey.token-events}" | sed 's/\./\\./g')\$"
 queues='^amq\.gen-.*$'
 
 user latchkey-registry "$RABBITMQ_REGISTRY_PASSWORD"
