@@ -7,31 +7,29 @@ from typing import Any
 from soak.figures import ZEROS
 
 COLUMNS = (
-    ("phase", 18),
-    ("s", 4),
+    ("phase", 16),
+    ("s", 3),
     ("revoked", 7),
-    ("failed (codes)", 24),
-    ("all routers refuse, ms p50/p99/max", 34),
+    ("failed (codes)", 26),
+    ("all routers refuse ms p50/p99/max", 33),
     ("past bound", 10),
     ("came back", 9),
     ("lost", 4),
-    ("5xx/signed-in", 26),
-    ("ready again after, s", 30),
+    ("5xx/signed-in", 13),
+    ("ready again after s", 28),
 )
 
 
 def table(result: dict[str, Any]) -> str:
+    """One row a phase, then what was done in each and where the 5xx came from, then the
+    verdict on the three zeros."""
     lines = ["  ".join(title.ljust(width) for title, width in COLUMNS).rstrip()]
     lines.append("  ".join("-" * width for _, width in COLUMNS))
     for phase in result["phases"]:
-        cells = _cells(phase)
-        lines.append(
-            "  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True))
-        )
+        cells = zip(_cells(phase), COLUMNS, strict=True)
+        lines.append("  ".join(cell.ljust(width) for cell, (_, width) in cells).rstrip())
     lines.append("")
-    for phase in result["phases"]:
-        if phase["fault"]:
-            lines.append(f"{phase['phase']}: {phase['fault']}")
+    lines += [_note(phase) for phase in result["phases"] if _note(phase)]
     totals = result["totals"]
     lines.append("")
     lines.append(
@@ -39,12 +37,17 @@ def table(result: dict[str, Any]) -> str:
         "events lost: {eventsLost} ({probes} probes, {revocationsConfirmed} revocations "
         "confirmed, {signedIn5xx} 5xx to signed-in users)".format(**totals)
     )
-    verdict = (
-        "PASSED: all three are zero"
-        if result["passed"]
-        else "FAILED: " + ", ".join(name for name in ZEROS if totals[name])
-    )
-    lines.append(verdict)
+    machine = result["machine"]
+    lines.append(
+        "this machine: {cores} cores, load {load}; {soak} CPU-s for the soak, {services} for the "
+        "services; the soak's own loop woke up to {lag} ms late (p99 {p99} ms)".format(
+            cores=machine["cores"], load=machine["loadAverage"][0],
+            soak=machine["soakCpuSeconds"], services=machine["servicesCpuSeconds"],
+            lag=machine["soakLoopLagMs"]["max"], p99=machine["soakLoopLagMs"]["p99"],
+        )
+    )  # fmt: skip
+    failed = [name for name in ZEROS if totals[name]]
+    lines.append("FAILED: " + ", ".join(failed) if failed else "PASSED: all three are zero")
     return "\n".join(lines)
 
 
@@ -54,7 +57,6 @@ def _cells(phase: dict[str, Any]) -> list[str]:
     delay = phase["everyRouterRefusedMs"]
     never = f" ({delay['notWithinWatch']} never)" if delay["notWithinWatch"] else ""
     signed_in = phase["signedIn"]
-    by_router = " ".join(f"{r}:{n}" for r, n in signed_in["5xxByRouter"].items())
     return [
         phase["phase"],
         f"{phase['seconds']:.0f}",
@@ -64,9 +66,16 @@ def _cells(phase: dict[str, Any]) -> list[str]:
         str(phase["honouredPastBound"]),
         str(phase["cameBack"]),
         str(phase["eventsLost"]),
-        f"{signed_in['5xx']}/{signed_in['requests']}" + (f" ({by_router})" if by_router else ""),
+        f"{signed_in['5xx']}/{signed_in['requests']}",
         _recovery(phase["recoverySeconds"]),
     ]
+
+
+def _note(phase: dict[str, Any]) -> str:
+    """What the phase did, and which routers answered signed-in users with 5xx."""
+    errors = ", ".join(f"{r} {n}" for r, n in phase["signedIn"]["5xxByRouter"].items())
+    parts = [part for part in (phase["fault"], errors and f"5xx from {errors}") if part]
+    return f"{phase['phase']}: {'; '.join(parts)}" if parts else ""
 
 
 def _codes(counts: dict[str, int]) -> str:

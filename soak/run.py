@@ -92,12 +92,15 @@ async def _phase(rig: Rig, plan: PhasePlan, clock: Clock, started: float) -> Pha
         )
         await sleep_until(began + config.fault_at)
         await fault.begin(rig)
+        begun = time.monotonic()
         phase.fault = fault.describe()
         say(started, f"{plan.name}: {phase.fault}")
         await asyncio.sleep(fault.hold)
         undone = await fault.end(rig)
-        say(started, f"{plan.name}: undone {time.monotonic() - undone:.1f}s ago")
+        say(started, f"{plan.name}: undone")
         recovering = asyncio.create_task(recovery(rig, undone))
+        if undone - begun > fault.hold + 1:  # rabbitmqctl can take many seconds when busy
+            phase.fault += f" (in effect {undone - begun:.1f}s)"
     else:
         say(started, f"{plan.name}: no fault")
     await sleep_until(began + config.phase)

@@ -24,9 +24,9 @@ FAST_PROBE = 0.005
 """Seconds between probes of a pair until the instance refuses (the delay figure's grain)."""
 SLOW_PROBE = 1.5
 """...and afterwards, watching for the token coming back."""
-BUFFER_SECONDS = 2.0
+BUFFER_SECONDS = 3.0
 """Tokens kept ready, in seconds of revocations: logins stop when PostgreSQL is cut."""
-LOGIN_WORKERS = 4
+LOGIN_WORKERS = 6
 """Logins at once: one at a time cannot keep up with the revocations on a busy machine."""
 
 
