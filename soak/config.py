@@ -77,8 +77,9 @@ class SoakConfig:
 
     @classmethod
     def short(cls, **overrides: Any) -> "SoakConfig":
-        """Each fault once in 10-second phases at a lower rate: what `make test` runs."""
-        return replace(cls(rounds=1, phase=10.0, rate=6.0, sessions_per_router=2), **overrides)
+        """Each fault once in 8-second phases (each waits for recovery anyway) at a lower rate:
+        what `make test` runs."""
+        return replace(cls(rounds=1, phase=8.0, rate=6.0, sessions_per_router=2), **overrides)
 
 
 @dataclass(frozen=True)

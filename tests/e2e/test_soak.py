@@ -15,7 +15,7 @@ from tests.support.rabbit import RabbitNode
 
 
 @pytest.mark.skipif(not RabbitNode.available(), reason="needs rabbitmq-server on this machine")
-@pytest.mark.timeout(240)  # about 90 s; a busy shared machine can stretch every phase
+@pytest.mark.timeout(240)  # about 80 s; a busy shared machine can stretch every phase
 async def test_a_short_soak_honours_no_revoked_token_past_the_bound_and_loses_nothing(
     infra: Infra, log_dir: Path
 ) -> None:
