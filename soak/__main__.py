@@ -3,6 +3,7 @@ print its figures, write them as JSON, and exit 1 unless all three zeros are zer
 
 import argparse
 import asyncio
+import os
 import sys
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -35,8 +36,10 @@ def parse(argv: list[str]) -> SoakConfig:
         )
     parser.add_argument(
         "--database-server",
-        default=defaults["database_server"],
-        help="PostgreSQL server to create the soak's database on (default: the local one)",
+        # Where the tests' databases go, when set, is where the soak's goes too.
+        default=os.environ.get("LATCHKEY_TEST_DATABASE_URL") or defaults["database_server"],
+        help="PostgreSQL server to create the soak's database on (default: "
+        "LATCHKEY_TEST_DATABASE_URL, else the local one)",
     )
     parser.add_argument("--json", type=Path, help="where to write the figures")
     args = parser.parse_args(argv)

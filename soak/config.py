@@ -72,9 +72,6 @@ class SoakConfig:
                 plans.append(PhasePlan(prefix + fault, fault, target))
         return plans
 
-    def planned_seconds(self) -> float:
-        return len(self.schedule()) * self.phase
-
     @classmethod
     def short(cls, **overrides: Any) -> "SoakConfig":
         """Each fault once in 8-second phases (each waits for recovery anyway) at a lower rate:

@@ -3,6 +3,7 @@ instance holds its probes until it resumes; it must not hold up the probes of th
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
@@ -36,12 +37,16 @@ class Prober:
                 json={"token": token},
                 headers=instance_headers(instance.name),
             ) as response:
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientConnectionError, OSError):
+                text = await response.text()
+        except (aiohttp.ClientError, OSError):
             return Answer(sent, time.monotonic(), False, "unreachable", None)
         except TimeoutError:
             return Answer(sent, time.monotonic(), False, "timeout", None)
         received = time.monotonic()
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None  # not an envelope: whatever it was, not "honoured"
         data = body.get("data") if isinstance(body, dict) else None
         if response.status != 200 or not isinstance(data, dict):
             reason = body.get("reason") if isinstance(body, dict) else None
