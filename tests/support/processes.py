@@ -84,6 +84,12 @@ class ServiceProcess:
     async def kill(self) -> None:
         await self.stop(signal.SIGKILL)
 
+    def signal(self, sig: int) -> None:
+        """Send a signal and return at once (SIGSTOP/SIGCONT: a stall, not an exit)."""
+        assert self.running, self.name
+        assert self._process is not None
+        self._process.send_signal(sig)
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None

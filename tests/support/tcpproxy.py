@@ -6,10 +6,13 @@ import contextlib
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection, `block()` refuses
-    new ones until `unblock()`."""
+    new ones until `unblock()`. Given more targets it balances: each new connection goes to the
+    next one in turn, passing over any that refuses (an instance that is down), as a load
+    balancer in front of several instances of a service would."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+    def __init__(self, target_host: str, target_port: int, *more: tuple[str, int]) -> None:
+        self._targets = [(target_host, target_port), *more]
+        self._turn = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.blocked = False
@@ -42,15 +45,29 @@ class TcpProxy:
         if self.blocked:
             writer.transport.abort()
             return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
+        upstream = await self._connect()
+        if upstream is None:
+            writer.transport.abort()
+            return
+        upstream_reader, upstream_writer = upstream
+        if self.blocked:  # blocked while this one was connecting: it must not outlive the cut
+            upstream_writer.transport.abort()
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
         )
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        start, self._turn = self._turn, (self._turn + 1) % len(self._targets)
+        for offset in range(len(self._targets)):
+            target = self._targets[(start + offset) % len(self._targets)]
+            try:
+                return await asyncio.open_connection(*target)
+            except OSError:
+                continue
+        return None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
