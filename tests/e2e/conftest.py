@@ -1,26 +1,18 @@
 """Services started as real processes, stopped (and their logs kept) after each test."""
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jwt
 import pytest
 from aiohttp.test_utils import TestServer
-from multidict import CIMultiDictProxy
-from pydantic.alias_generators import to_camel
-from yarl import URL
 
-from tests.support.credentials import KEY_ENCRYPTION_KEY, credential_env
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
+from tests.support.portal import Portal, PortalFactory, ProcessFactory
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.stack import USER_PASSWORD, Stack
+from tests.support.stack import Stack
 from tests.support.upstream import upstream_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -41,23 +33,6 @@ def log_dir(request: pytest.FixtureRequest) -> Path:
     for old in path.glob("*.log"):
         old.unlink()
     return path
-
-
-def base_env(infra: Infra, *, database_url: str, exchange: str, auth_url: str) -> dict[str, str]:
-    return {
-        "LATCHKEY_DATABASE_URL": database_url,
-        "LATCHKEY_AMQP_URL": infra.amqp_url,
-        "LATCHKEY_EVENTS_EXCHANGE": exchange,
-        "LATCHKEY_AUTH_URL": auth_url,
-        "LATCHKEY_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY,
-        **credential_env("registry"),
-        "LATCHKEY_LOG_FORMAT": "json",
-        "LATCHKEY_LOG_LEVEL": "DEBUG",
-        "LATCHKEY_STARTUP_TIMEOUT": "10",
-    }
-
-
-ProcessFactory = Callable[..., Awaitable[ServiceProcess]]
 
 
 @pytest.fixture
@@ -87,122 +62,6 @@ async def stack(
         services = Stack(infra, fresh_database, exchange, log_dir, session)
         yield services
         await services.stop()
-
-
-@dataclass
-class Page:
-    """An answer from the router, read whole (the tests look at status, headers and body)."""
-
-    status: int
-    headers: "CIMultiDictProxy[str]"
-    body: bytes
-
-    async def json(self) -> Any:
-        return json.loads(self.body)
-
-    async def text(self) -> str:
-        return self.body.decode()
-
-
-@dataclass
-class Portal:
-    """The router in front of auth, the registry and the tests' upstream."""
-
-    stack: Stack
-    upstream: TestServer
-    client: aiohttp.ClientSession
-
-    async def request(
-        self, method: str, path: str, *, cookies: dict[str, str] | None = None, **kw: Any
-    ) -> Page:
-        headers = dict(kw.pop("headers", {}))
-        if cookies:
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-        # Sent as written (encoded=True): dot segments and escapes must reach the router. The
-        # admin portal is on an origin (port) of its own.
-        url = URL(self.origin_for(path) + path, encoded=True)
-        async with self.client.request(
-            method, url, headers=headers, allow_redirects=False, ssl=False, **kw
-        ) as response:
-            return Page(response.status, response.headers, await response.read())
-
-    def origin_for(self, path: str) -> str:
-        """Where the router serves the portal a path names."""
-        if path == "/admin" or path.startswith("/admin/"):
-            return self.stack.admin_url()
-        return self.stack.router.url
-
-    async def get(self, path: str, **kw: Any) -> Page:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, **kw: Any) -> Page:
-        return await self.request("POST", path, **kw)
-
-    async def agent_token(self) -> str:
-        return await self.stack.token("agent-one", USER_PASSWORD)
-
-    async def generated_token(self, **fields: Any) -> str:
-        """An access token for agent-one from the registry (camelCase fields as the API)."""
-        admin = await self.stack.token()
-        body = {"userId": self.agent_id, "name": "generated"}
-        body.update({to_camel(name): value for name, value in fields.items()})
-        reply = await self.stack.call("registry", "POST", "/api/v1/tokens", token=admin, json=body)
-        assert reply.status == 201, reply.body
-        token: str = reply.data["accessToken"]
-        return token
-
-    async def session_cookie(self, token: str, path: str = "/agent/app") -> dict[str, str]:
-        page = await self.get(f"{path}?accessToken={token}")
-        assert page.status == 303, page.body
-        value = page.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
-        return {"latchkey_session": value}
-
-    async def revoke(self, token: str) -> None:
-        """Revoke `token` as an admin does."""
-        admin = await self.stack.token()
-        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-        reply = await self.stack.call(
-            "registry", "POST", f"/api/v1/tokens/{jti}/revoke", token=admin, json={"reason": "t"}
-        )
-        assert reply.status == 200, reply.body
-
-    async def token_for(self, change: str) -> str:
-        """An agent token that must be refused for the reason `change` names."""
-        admin = await self.stack.token()
-        if change == "wrong_portal":
-            return await self.stack.token("admin-only", USER_PASSWORD)
-        if change == "expire":
-            expires = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-            reply = await self.stack.call(
-                "registry",
-                "POST",
-                "/api/v1/tokens",
-                token=admin,
-                json={"userId": self.agent_id, "name": "brief", "expiresAt": expires},
-            )
-            assert reply.status == 201, reply.body
-            await asyncio.sleep(2.2)
-            token: str = reply.data["accessToken"]
-            return token
-        token = await self.agent_token()
-        if change == "forge":
-            head, payload, signature = token.split(".")
-            return f"{head}.{payload}.{signature[:-4]}AAAA"
-        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-        path = f"/api/v1/tokens/{jti}"
-        if change == "revoke":
-            await self.stack.call(
-                "registry", "POST", path + "/revoke", token=admin, json={"reason": "t"}
-            )
-        elif change == "disable":
-            await self.stack.call("registry", "PATCH", path, token=admin, json={"disabled": True})
-        await asyncio.sleep(0.05)
-        return token
-
-    agent_id: str = ""
-
-
-PortalFactory = Callable[..., Awaitable[Portal]]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from tests.e2e.conftest import Page, Portal
+from tests.support.portal import Page, Portal
 from tests.support.stack import ADMIN_PASSWORD
 
 CONSOLE = "/admin/tokens"

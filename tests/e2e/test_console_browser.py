@@ -8,7 +8,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Response
 
-from tests.e2e.conftest import Portal
 from tests.support.browser import chromium, screenshot
 from tests.support.console import (
     CONSOLE,
@@ -23,6 +22,7 @@ from tests.support.console import (
     paused,
     submit_and_land,
 )
+from tests.support.portal import Portal
 from tests.support.propagation import check, until
 from tests.support.stack import ADMIN_PASSWORD
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import Portal, PortalFactory
 from tests.support.browser import chromium, screenshot
 from tests.support.console import open_console
+from tests.support.portal import Portal, PortalFactory
 from tests.support.upstream import PAGES
 
 pytestmark = pytest.mark.browser

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Frame, Page
 from yarl import URL
 
-from tests.e2e.conftest import Portal, PortalFactory
 from tests.support.browser import chromium, chromium_profile, screenshot
 from tests.support.nginx import nginx, nginx_binary, tls_front
+from tests.support.portal import Portal, PortalFactory
 from tests.support.tls import self_signed
 from tests.support.upstream import SEEN, upstream_app
 

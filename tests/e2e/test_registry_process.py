@@ -9,11 +9,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests.e2e.conftest import ProcessFactory, base_env
 from tests.support.credentials import AS_AUTH, CREDENTIALS
 from tests.support.events import EventTap
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
+from tests.support.portal import ProcessFactory, base_env
 from tests.support.processes import ServiceProcess
 
 INTERNAL = AS_AUTH

@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Cookie, Frame, Page
 
-from tests.e2e.conftest import Portal, PortalFactory
 from tests.support.browser import chromium, embed_url, embedding_site, screenshot
+from tests.support.portal import Portal, PortalFactory
 from tests.support.propagation import until
 from tests.support.stack import USER_PASSWORD
 

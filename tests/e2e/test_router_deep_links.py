@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import jwt
 
-from tests.e2e.conftest import Portal
+from tests.support.portal import Portal
 from tests.support.processes import free_port
 from tests.support.stack import Stack
 

@@ -8,8 +8,8 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.e2e.conftest import Portal
 from tests.support.nginx import nginx, nginx_binary
+from tests.support.portal import Portal
 from tests.support.propagation import until
 from tests.support.upstream import SEEN
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from yarl import URL
 
-from tests.e2e.conftest import Portal, PortalFactory
+from tests.support.portal import Portal, PortalFactory
 from tests.support.processes import free_port
 from tests.support.propagation import until
 

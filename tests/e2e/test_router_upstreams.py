@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PortalFactory
+from tests.support.portal import PortalFactory
 from tests.support.processes import free_port
 
 READ_TIMEOUT = "1"

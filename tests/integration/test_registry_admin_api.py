@@ -3,8 +3,8 @@
 import time
 from typing import Any
 
-from tests.integration.conftest import INTERNAL, Registry, new_jti, record_body
 from tests.support.events import EventTap
+from tests.support.registry import INTERNAL, Registry, new_jti, record_body
 
 
 async def call(registry: Registry, method: str, path: str, headers: dict[str, str], **kw: Any):

@@ -10,8 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.integration.conftest import INTERNAL, Registry, new_jti, record_body
 from tests.support.issuer import SigningKey
+from tests.support.registry import INTERNAL, Registry, new_jti, record_body
 
 ADMIN_ROUTES = [
     ("GET", "/api/v1/tokens"),

@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from tests.integration.conftest import INTERNAL, Registry, RegistryFactory
 from tests.support.events import EventTap
 from tests.support.infra import Infra
+from tests.support.registry import INTERNAL, Registry, RegistryFactory
 from tests.support.state import ReferenceState
 
 

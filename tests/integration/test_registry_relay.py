@@ -6,9 +6,9 @@ from typing import Any
 from yarl import URL
 
 from latchkey.registry.keys import RELAY
-from tests.integration.conftest import Registry, RegistryFactory
 from tests.support.events import EventTap
 from tests.support.infra import Infra
+from tests.support.registry import Registry, RegistryFactory
 from tests.support.tcpproxy import TcpProxy
 
 

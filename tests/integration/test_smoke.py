@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tests.integration.conftest import Registry
+from tests.support.registry import Registry
 
 
 async def test_registry_answers_health_and_becomes_ready(registry: Registry) -> None:

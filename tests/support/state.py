@@ -1,7 +1,29 @@
-"""A reference model of token state, applied from a snapshot and events, for comparing views."""
+"""Token state for the tests: claims and an empty snapshot to start views from, and a
+reference model applied from a snapshot and events, for comparing views."""
 
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+from latchkey.common.events import TokenStateSnapshot
+from latchkey.common.tokens import Claims
+
+NOW = datetime.now(UTC)
+
+
+def claims(jti: uuid.UUID, *, sub: str = "u", iat: float | None = None, **extra: object) -> Claims:
+    issued = iat if iat is not None else time.time()
+    return Claims.model_validate(
+        {"iss": "i", "aud": "a", "sub": sub, "jti": jti, "iat": issued, "nbf": issued,
+         "exp": issued + 3600, **extra}
+    )  # fmt: skip
+
+
+EMPTY = TokenStateSnapshot(
+    seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+)
 
 
 @dataclass

@@ -6,52 +6,36 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 from yarl import URL
 
-from latchkey.auth.settings import AuthSettings
 from latchkey.common.settings import CommonSettings
 from latchkey.portal.settings import RouterSettings
-from latchkey.registry.settings import RegistrySettings
-
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "Dockerfile"
-ENV_EXAMPLE = ROOT / ".env.example"
-BIN = Path(sys.executable).parent
-
-
-@dataclass(frozen=True)
-class LatchkeyService:
-    settings: type[CommonSettings]
-    port_field: str
-
-
-# One line per Latchkey service in docker-compose.yml (auth: AuthSettings, "auth_port"; ...).
-LATCHKEY_SERVICES = {
-    "auth": LatchkeyService(AuthSettings, port_field="auth_port"),
-    "token-registry": LatchkeyService(RegistrySettings, port_field="registry_port"),
-    "portal-router": LatchkeyService(RouterSettings, port_field="router_port"),
-}
-
-# Compose interpolation: `$$` (a literal `$`), `${NAME}`, `${NAME:-default}`, ... and `$NAME`.
-INTERPOLATION = re.compile(
-    r"(?P<escaped>\$\$)"
-    r"|\$\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-    r"|\$(?P<bare>[A-Za-z_]\w*)"
+from tests.support.compose import (
+    BIN,
+    BROKER_USER,
+    COMPOSE_FILE,
+    DOCKERFILE,
+    ENV_EXAMPLE,
+    ENV_LINE,
+    HELD,
+    LATCHKEY_SERVICES,
+    ROOT,
+    SERVICE_MODULE,
+    SETUP_USERS,
+    STORES_DATA,
+    default_port,
+    env_names,
+    environment_of,
+    filled,
+    http_server,
+    interpolated_names,
+    named_volumes,
+    port_mappings,
 )
-# The Dockerfile's SERVICE -> module case: `token-registry) module=latchkey.registry ;;`.
-SERVICE_MODULE = re.compile(r"^\s*([a-z][a-z0-9-]*)\)\s*module=([A-Za-z_][\w.]*)\s*;;", re.M)
-ENV_LINE = re.compile(r"^(?P<comment>#\s*)?(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -72,91 +56,6 @@ def dockerfile_modules() -> dict[str, str]:
     found = dict(SERVICE_MODULE.findall(DOCKERFILE.read_text()))
     assert found, "no `SERVICE) module=...` case found in the Dockerfile"
     return found
-
-
-def strings_in(node: object) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from strings_in(key)
-            yield from strings_in(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from strings_in(item)
-
-
-def interpolated_names(node: object) -> set[str]:
-    return {
-        match["name"] or match["bare"]
-        for text in strings_in(node)
-        for match in INTERPOLATION.finditer(text)
-        if not match["escaped"]
-    }
-
-
-def interpolate(text: str, values: dict[str, str]) -> str:
-    """`text` as compose would fill it from `values`."""
-
-    def one(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "$"
-        name, op = match["name"] or match["bare"], match["op"] or ""
-        if op.endswith("+"):
-            return match["arg"] if values.get(name) else ""
-        if values.get(name):
-            return values[name]
-        if op.endswith("-"):
-            return str(match["arg"])
-        raise AssertionError(f"{name} has no value in .env.example")
-
-    return INTERPOLATION.sub(one, text)
-
-
-def filled(environment: dict[str, str], values: dict[str, str]) -> dict[str, str]:
-    return {key: interpolate(value, values) for key, value in environment.items()}
-
-
-def environment_of(service: dict[str, Any]) -> dict[str, str]:
-    """A service's `environment:`, in its mapping or its `KEY=value` list form."""
-    environment = service.get("environment") or {}
-    if isinstance(environment, list):
-        return dict(item.partition("=")[::2] for item in environment)
-    return {str(key): str(value) for key, value in environment.items()}
-
-
-def env_names(settings: type[CommonSettings]) -> set[str]:
-    prefix = settings.model_config.get("env_prefix", "")
-    return {prefix + name.upper() for name in settings.model_fields}
-
-
-def default_port(spec: LatchkeyService) -> int:
-    port = spec.settings.model_fields[spec.port_field].default
-    assert isinstance(port, int)
-    return port
-
-
-def port_mappings(service: dict[str, Any]) -> list[tuple[str, str]]:
-    """(published, container) of each `ports` entry, short or long syntax."""
-    mappings = []
-    for entry in service.get("ports", []):
-        if isinstance(entry, dict):
-            mappings.append((str(entry.get("published", "")), str(entry["target"])))
-        else:
-            parts = str(entry).split("/")[0].rsplit(":", 2)
-            mappings.append((parts[-2] if len(parts) > 1 else "", parts[-1]))
-    return mappings
-
-
-def named_volumes(service: dict[str, Any]) -> set[str]:
-    names = set()
-    for entry in service.get("volumes", []):
-        if isinstance(entry, dict):
-            if entry.get("type", "volume") == "volume" and entry.get("source"):
-                names.add(str(entry["source"]))
-        elif ":" in entry and not entry.startswith((".", "/", "~", "$")):
-            names.add(entry.split(":")[0])
-    return names
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
@@ -208,18 +107,6 @@ def test_compose_sets_only_latchkey_variables_the_settings_class_reads(
     latchkey_names = {key for key in environment if key.startswith("LATCHKEY_")}
     assert latchkey_names, f"{name} sets no LATCHKEY_* variable"
     assert latchkey_names <= env_names(LATCHKEY_SERVICES[name].settings)
-
-
-# What each service holds (README, "Trust boundaries"): its own credential and its callers'.
-HELD = {
-    "auth": {"auth", "registry", "router"},
-    "token-registry": {"auth", "registry", "router"},
-    "portal-router": {"router"},
-}
-STORES_DATA = {"auth", "token-registry"}
-BROKER_USER = {"auth": "latchkey-instance", "token-registry": "latchkey-registry",
-               "portal-router": "latchkey-instance"}  # fmt: skip
-SETUP_USERS = ROOT / "deploy" / "rabbitmq" / "setup-users.sh"
 
 
 @pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))
@@ -316,32 +203,6 @@ def test_published_and_healthcheck_ports_are_the_settings_default_port(
     assert test[:3] == ["CMD", "python", "-c"]
     urls = [URL(found) for found in re.findall(r"https?://[^\s'\"]+", test[3])]
     assert [(url.host, str(url.port), url.path) for url in urls] == [("127.0.0.1", port, "/readyz")]
-
-
-@contextmanager
-def http_server(status: int) -> Iterator[tuple[int, list[str]]]:
-    """A local server answering every GET with `status`; yields its port and the paths asked."""
-    paths: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            paths.append(self.path)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], paths
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.mark.parametrize("name", sorted(LATCHKEY_SERVICES))

@@ -23,7 +23,7 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from yarl import URL
 
 from latchkey.portal.settings import RouterSettings
-from tests.unit.test_compose import (
+from tests.support.compose import (
     BIN,
     COMPOSE_FILE,
     HELD,
@@ -239,7 +239,7 @@ def test_auth_and_router_trust_forwarded_headers_only_from_the_balancer_network(
 def test_merged_environment_is_accepted_and_keeps_least_privilege(
     merged: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.unit.test_compose import ENV_EXAMPLE, ENV_LINE
+    from tests.support.compose import ENV_EXAMPLE, ENV_LINE
 
     example = {
         m["name"]: m["value"]

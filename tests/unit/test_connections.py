@@ -9,7 +9,7 @@ from typing import Any
 from latchkey.common.events import SubjectRevocation, TokenRef
 from latchkey.common.tokenstate.view import TokenStateView
 from latchkey.portal.connections import CLOSE_DISABLED, CLOSE_REVOKED, LiveConnections
-from tests.unit.test_token_state_view import EMPTY, NOW, claims
+from tests.support.state import EMPTY, NOW, claims
 
 
 class Socket:

@@ -15,7 +15,7 @@ from yarl import URL
 
 from latchkey.common.serve import SHUTDOWN_TIMEOUT
 from latchkey.portal.settings import RouterSettings
-from tests.unit.test_compose import (
+from tests.support.compose import (
     HELD,
     LATCHKEY_SERVICES,
     SERVICE_MODULE,

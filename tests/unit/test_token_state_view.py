@@ -19,23 +19,8 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
-from latchkey.common.tokens import Claims
 from latchkey.common.tokenstate.view import TokenStateView
-
-NOW = datetime.now(UTC)
-
-
-def claims(jti: uuid.UUID, *, sub: str = "u", iat: float | None = None, **extra: object) -> Claims:
-    issued = iat if iat is not None else time.time()
-    return Claims.model_validate(
-        {"iss": "i", "aud": "a", "sub": sub, "jti": jti, "iat": issued, "nbf": issued,
-         "exp": issued + 3600, **extra}
-    )  # fmt: skip
-
-
-EMPTY = TokenStateSnapshot(
-    seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
-)
+from tests.support.state import EMPTY, NOW, claims
 
 
 def loaded_view() -> TokenStateView:
