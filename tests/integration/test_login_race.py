@@ -6,7 +6,7 @@ any service honours comes out of it."""
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from latchkey.auth.keys import ISSUER, LOGIN
+from latchkey.auth.appkeys import ISSUER, LOGIN
 from latchkey.common.appkeys import TOKEN_STATE
 from tests.support.apps import Services, running_services
 from tests.support.infra import Infra

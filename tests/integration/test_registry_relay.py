@@ -5,7 +5,7 @@ from typing import Any
 
 from yarl import URL
 
-from latchkey.registry.keys import RELAY
+from latchkey.registry.appkeys import RELAY
 from tests.support.events import EventTap
 from tests.support.infra import Infra
 from tests.support.registry import Registry, RegistryFactory

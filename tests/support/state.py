@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from latchkey.common.events import TokenStateSnapshot
-from latchkey.common.tokens import Claims
+from latchkey.common.verification import Claims
 
 NOW = datetime.now(UTC)
 

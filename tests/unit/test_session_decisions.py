@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from latchkey.common.events import DomainPolicyChanged, TokenStateSnapshot
-from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.common.verification import Claims, TokenVerifier
 from latchkey.portal.admission import Identity
 from latchkey.portal.gatekeeper import SessionDecisions
 from latchkey.portal.sessions import Session

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from latchkey.common import errors
-from latchkey.common.tokens import TokenVerifier, parse_jwks
+from latchkey.common.verification import TokenVerifier, parse_jwks
 from tests.support.issuer import SigningKey, TokenMinter
 
 

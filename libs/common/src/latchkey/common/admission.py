@@ -12,7 +12,7 @@ facts into a refusal is `refusal`, and nothing else decides.
 from typing import NamedTuple, Protocol
 
 from latchkey.common import errors
-from latchkey.common.tokens import Claims, TokenVerifier
+from latchkey.common.verification import Claims, TokenVerifier
 
 
 class TokenFacts(NamedTuple):

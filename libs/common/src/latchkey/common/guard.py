@@ -14,7 +14,7 @@ from aiohttp import web
 from latchkey.common import errors
 from latchkey.common.admission import Admission
 from latchkey.common.credentials import ServiceCredentials, bearer_token
-from latchkey.common.tokens import Claims
+from latchkey.common.verification import Claims
 
 Security = Literal["none", "bearer", "service"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

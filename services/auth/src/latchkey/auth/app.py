@@ -7,8 +7,7 @@ import asyncpg
 from aiohttp import web
 
 from latchkey.auth import users
-from latchkey.auth.issuing import Issuer
-from latchkey.auth.keys import (
+from latchkey.auth.appkeys import (
     ISSUER,
     KEYSTORE,
     LOGIN,
@@ -19,6 +18,7 @@ from latchkey.auth.keys import (
     SEALER,
     SETTINGS,
 )
+from latchkey.auth.issuing import Issuer
 from latchkey.auth.login import Login
 from latchkey.auth.passwords import Passwords
 from latchkey.auth.revocations import Revocations
@@ -36,9 +36,9 @@ from latchkey.common.migrations import Migrations
 from latchkey.common.network import TrustedProxies
 from latchkey.common.registry_client import RegistryClient
 from latchkey.common.sealing import Sealer
-from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.endpoints import setup_token_state_routes
 from latchkey.common.tokenstate.runtime import token_state_context
+from latchkey.common.verification import TokenVerifier
 
 SERVICE = "auth"
 MIGRATIONS = Migrations.from_package("auth", "latchkey.auth")

@@ -6,7 +6,7 @@ from uuid import UUID
 from aiohttp import web
 
 from latchkey.auth import users
-from latchkey.auth.keys import (
+from latchkey.auth.appkeys import (
     ISSUER,
     KEYSTORE,
     LOGIN,

@@ -70,7 +70,7 @@ CLEAR_FAILURES = "DELETE FROM auth.login_failures WHERE key = $1"
 
 # --- signing keys -------------------------------------------------------------------------
 
-KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('latchkey.auth.keys', 0))"
+KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('latchkey.auth.appkeys', 0))"
 
 SELECT_CURRENT_KEY = """
 SELECT kid, algorithm, private_pem FROM auth.signing_keys WHERE retired_at IS NULL"""

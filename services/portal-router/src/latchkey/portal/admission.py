@@ -19,7 +19,7 @@ from latchkey.common.domains import (
     origin_host_port,
     parse_domain_pattern,
 )
-from latchkey.common.tokens import Claims
+from latchkey.common.verification import Claims
 from latchkey.portal.sessions import Session
 
 FRAME_DESTINATIONS = frozenset({"iframe", "frame", "embed", "object", "fencedframe"})

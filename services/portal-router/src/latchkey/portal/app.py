@@ -14,12 +14,10 @@ from latchkey.common.auth_client import AuthClient
 from latchkey.common.edge import Handler, Wrapper
 from latchkey.common.network import TrustedProxies
 from latchkey.common.registry_client import RegistryClient
-from latchkey.common.tokens import verifier_context
 from latchkey.common.tokenstate.endpoints import setup_token_state_routes
 from latchkey.common.tokenstate.runtime import token_state_context
-from latchkey.portal.connections import LiveConnections
-from latchkey.portal.gatekeeper import Gatekeeper, IdentityHeaders
-from latchkey.portal.keys import (
+from latchkey.common.verification import verifier_context
+from latchkey.portal.appkeys import (
     ANSWERS,
     AUTH,
     CODEC,
@@ -33,6 +31,8 @@ from latchkey.portal.keys import (
     SETTINGS,
     SIGN_IN,
 )
+from latchkey.portal.connections import LiveConnections
+from latchkey.portal.gatekeeper import Gatekeeper, IdentityHeaders
 from latchkey.portal.proxy import Proxy, RouteTable
 from latchkey.portal.responses import Answers
 from latchkey.portal.routes import setup_routes

@@ -16,8 +16,8 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
-from latchkey.common.tokens import Claims
 from latchkey.common.tokenstate.view import TokenStateView
+from latchkey.common.verification import Claims
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from latchkey.common import errors
 from latchkey.common.admission import Admission
 from latchkey.common.bounded import BoundedDict
 from latchkey.common.credentials import bearer_of
-from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.runtime import TokenState
+from latchkey.common.verification import TokenVerifier
 from latchkey.portal.admission import Identity, Refused
 from latchkey.portal.sessions import Session, SessionCodec, cookie_value
 

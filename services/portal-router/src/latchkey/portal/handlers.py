@@ -11,7 +11,7 @@ from latchkey.common import errors
 from latchkey.common.web import envelope, sent_by_own_page
 from latchkey.portal import apis, pages
 from latchkey.portal.admission import Identity, Refused, frame_ancestors, websocket_refusal
-from latchkey.portal.keys import (
+from latchkey.portal.appkeys import (
     ANSWERS,
     GATEKEEPER,
     IDENTITY_HEADERS,

@@ -14,13 +14,10 @@ from latchkey.common.db import pool_context
 from latchkey.common.lifecycle import background
 from latchkey.common.migrations import Migrations
 from latchkey.common.sealing import Sealer
-from latchkey.common.tokens import verifier_context
 from latchkey.common.tokenstate.endpoints import setup_token_state_routes
 from latchkey.common.tokenstate.runtime import token_state_context
-from latchkey.registry.console import setup_console
-from latchkey.registry.console.csrf import CsrfGuard
-from latchkey.registry.event_keys import load_signer
-from latchkey.registry.keys import (
+from latchkey.common.verification import verifier_context
+from latchkey.registry.appkeys import (
     AUTH,
     CSRF,
     EVENT_KEYS,
@@ -30,6 +27,9 @@ from latchkey.registry.keys import (
     SEALER,
     SETTINGS,
 )
+from latchkey.registry.console.csrf import CsrfGuard
+from latchkey.registry.console.routes import setup_console
+from latchkey.registry.event_keys import load_signer
 from latchkey.registry.local_source import LocalStateSource
 from latchkey.registry.relay import OutboxRelay
 from latchkey.registry.routes import setup_routes

@@ -12,7 +12,7 @@ from latchkey.common.guard import caller, claims
 from latchkey.common.models import Actor
 from latchkey.common.web import envelope, read_json, read_query
 from latchkey.registry import policy, receipts, state, tokens
-from latchkey.registry.keys import AUTH, EVENT_KEYS, RECORDS_DIGEST, SETTINGS
+from latchkey.registry.appkeys import AUTH, EVENT_KEYS, RECORDS_DIGEST, SETTINGS
 from latchkey.registry.models import (
     BIGINT_MAX,
     AuditQuery,

@@ -4,8 +4,8 @@ import asyncpg
 
 from latchkey.common.contracts import EventKeys, Introspection, StateDigest
 from latchkey.common.events import InstanceReport, TokenStateSnapshot
-from latchkey.common.tokens import TokenVerifier
 from latchkey.common.tokenstate.source import Events, SnapshotNeeded
+from latchkey.common.verification import TokenVerifier
 from latchkey.registry import receipts, state
 
 PAGE_SIZE = 1000

@@ -13,8 +13,8 @@ from latchkey.common.clock import utc_now
 from latchkey.common.contracts import Introspection, StateDigest
 from latchkey.common.db import Connection
 from latchkey.common.events import EventPage, TokenStateSnapshot, parse_event
-from latchkey.common.tokens import Claims, TokenVerifier
 from latchkey.common.tokenstate.view import BUCKET_SECONDS, TokenStateView
+from latchkey.common.verification import Claims, TokenVerifier
 from latchkey.registry import repository as repo
 
 DIGEST_HORIZON = 2 * BUCKET_SECONDS

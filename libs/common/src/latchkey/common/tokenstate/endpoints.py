@@ -9,8 +9,8 @@ from latchkey.common.admission import Admission
 from latchkey.common.models import ApiModel, RequestModel
 from latchkey.common.openapi import Endpoint, add_endpoints
 from latchkey.common.settings import SERVICES
-from latchkey.common.tokens import VERIFIER
 from latchkey.common.tokenstate.runtime import TOKEN_STATE
+from latchkey.common.verification import VERIFIER
 from latchkey.common.web import envelope, read_json
 
 

@@ -22,12 +22,12 @@ from latchkey.common.health import add_readiness_check
 from latchkey.common.lifecycle import CleanupContext, background
 from latchkey.common.metrics import METRICS
 from latchkey.common.settings import CommonSettings
-from latchkey.common.tokens import Claims
 from latchkey.common.tokenstate.receipts import Receipts
 from latchkey.common.tokenstate.sequencer import Sequencer
 from latchkey.common.tokenstate.source import StateSource
 from latchkey.common.tokenstate.sync import SOURCE_ERRORS, TokenStateSync
 from latchkey.common.tokenstate.view import TokenStateView
+from latchkey.common.verification import Claims
 
 log = logging.getLogger(__name__)
 

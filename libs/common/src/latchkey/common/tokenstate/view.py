@@ -31,7 +31,7 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
-from latchkey.common.tokens import Claims
+from latchkey.common.verification import Claims
 
 BUCKET_SECONDS = 60
 HISTORY = 20_000

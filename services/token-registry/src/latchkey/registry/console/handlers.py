@@ -18,13 +18,13 @@ from latchkey.common.domains import DomainPatternError, normalise_domain_list
 from latchkey.common.guard import claims
 from latchkey.common.models import Actor
 from latchkey.common.service_client import ServiceError
-from latchkey.common.tokens import Claims
+from latchkey.common.verification import Claims
 from latchkey.common.web import validation_details
 from latchkey.registry import policy, receipts, tokens
+from latchkey.registry.appkeys import AUTH, CSRF, SETTINGS
 from latchkey.registry.console import confirm
 from latchkey.registry.console.render import browser_origin, page, prefix_of, see_other
 from latchkey.registry.handlers import path_jti, path_seq, path_user_id
-from latchkey.registry.keys import AUTH, CSRF, SETTINGS
 from latchkey.registry.models import (
     AuditQuery,
     GenerateTokenRequest,
