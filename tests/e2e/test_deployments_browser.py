@@ -16,7 +16,14 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Frame, Page
 from yarl import URL
 
-from tests.support.browser import chromium, chromium_profile, screenshot
+from tests.support.browser import (
+    chromium,
+    chromium_profile,
+    portal_frame,
+    screenshot,
+    session_cookie,
+    shown_json,
+)
 from tests.support.nginx import nginx, nginx_binary, tls_front
 from tests.support.portal import Portal, PortalFactory
 from tests.support.tls import self_signed
@@ -72,19 +79,6 @@ async def partner_site(aiohttp_server: Any, pages: dict[str, str]) -> str:
     return f"http://crm.test:{server.port}"
 
 
-async def the_frame(page: Page) -> Frame:
-    handle = await page.wait_for_selector("#portal", state="attached")
-    assert handle is not None
-    frame = await handle.content_frame()
-    assert frame is not None
-    return frame
-
-
-async def cookie_of(context: BrowserContext, url: str) -> dict[str, Any] | None:
-    found = [c for c in await context.cookies(url) if c["name"] == "latchkey_session"]
-    return dict(found[0]) if found else None
-
-
 async def test_every_url_form_existing_clients_use_signs_in_over_plain_http_at_a_host_name(
     portal: Portal, context: BrowserContext
 ) -> None:
@@ -116,7 +110,7 @@ async def test_every_url_form_existing_clients_use_signs_in_over_plain_http_at_a
         assert response.status == 200, (path, await page.content())
         assert page.url == origin + landing, (path, page.url)
         assert await page.locator("h1").inner_text() == f"Signed in to {portal_name}", path
-        cookie = await cookie_of(context, page.url)
+        cookie = await session_cookie(context, page.url)
         assert cookie is not None, f"{path}: the browser kept no session cookie"
         assert (cookie["secure"], cookie["sameSite"], cookie["httpOnly"]) == (False, "Lax", True)
         # The session holds on the next click, as a person would use it.
@@ -129,16 +123,16 @@ async def test_every_url_form_existing_clients_use_signs_in_over_plain_http_at_a
 async def framed_through(page: Page, partner: str) -> tuple[Frame, dict[str, Any]]:
     """The partner page loaded; the frame landed signed in; what the upstream saw."""
     await page.goto(partner)
-    frame = await the_frame(page)
+    frame = await portal_frame(page)
     await frame.wait_for_url("**/agent/app/inbox", timeout=TIMEOUT)
-    seen = json.loads(await frame.locator("pre").first.inner_text())
+    seen = await shown_json(frame)
     return frame, seen
 
 
 async def assert_stays_signed_in(page: Page, frame: Frame, portal: Portal, subject: str) -> None:
     await page.click("#next")
     await frame.wait_for_url("**/agent/app/next", timeout=TIMEOUT)
-    seen = json.loads(await frame.locator("pre").first.inner_text())
+    seen = await shown_json(frame)
     assert seen["headers"]["X-Latchkey-User"] == subject
     assert seen["path"] == "/next"  # the route's prefix is the upstream's root
     assert all("accessToken" not in record["rawPath"] for record in portal.upstream.app[SEEN])
@@ -254,7 +248,7 @@ async def test_where_the_browser_keeps_no_cookie_in_the_frame_it_offers_what_can
         context.set_default_timeout(TIMEOUT)
         page = await context.new_page()
         await page.goto(embedding.partner)
-        frame = await the_frame(page)
+        frame = await portal_frame(page)
         await frame.locator("h1", has_text="cannot keep you signed in here").wait_for()
         allow = frame.get_by_role("button", name="Allow agent to keep you signed in here")
         await allow.click()
@@ -265,7 +259,7 @@ async def test_where_the_browser_keeps_no_cookie_in_the_frame_it_offers_what_can
             await link.click()
         tab = await opened.value
         await tab.wait_for_url("**/agent/app/inbox")
-        seen = json.loads(await tab.locator("pre").first.inner_text())
+        seen = await shown_json(tab)
         assert seen["headers"]["X-Latchkey-User"] == embedding.portal.agent_id
 
 
@@ -313,7 +307,7 @@ async def test_framed_deep_links_that_cannot_work_there_say_why_inside_the_frame
     ]:
         page = await context.new_page()
         await page.goto(partner + path)
-        frame = await the_frame(page)
+        frame = await portal_frame(page)
         heading = frame.locator("h1", has_text="This portal cannot be shown here")
         await heading.wait_for()
         text = await frame.locator("main").inner_text()
@@ -326,7 +320,7 @@ async def test_framed_deep_links_that_cannot_work_there_say_why_inside_the_frame
             await link.click()
         tab = await opened.value
         await tab.wait_for_url("**/agent/app/inbox")
-        seen = json.loads(await tab.locator("pre").first.inner_text())
+        seen = await shown_json(tab)
         assert seen["headers"]["X-Latchkey-User"] == portal.agent_id
         assert "accessToken" not in tab.url
         await tab.close()

@@ -1,16 +1,23 @@
 """The portal router in Debian's Chromium: deep links as a page and inside another site's
 iframe, the sign-in form, the revoked page, with screenshots of each screen kept."""
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Cookie, Frame, Page
+from playwright.async_api import Browser, BrowserContext
 
-from tests.support.browser import chromium, embed_url, embedding_site, screenshot
+from tests.support.browser import (
+    chromium,
+    embed_url,
+    embedding_site,
+    portal_frame,
+    screenshot,
+    session_cookie,
+    shown_json,
+)
 from tests.support.portal import Portal, PortalFactory
 from tests.support.propagation import until
 from tests.support.stack import USER_PASSWORD
@@ -38,25 +45,6 @@ async def partner(aiohttp_server: Any) -> str:
     """Another site that frames the portal: `localhost` is not the router's `127.0.0.1`."""
     server: TestServer = await aiohttp_server(embedding_site())
     return f"http://localhost:{server.port}"
-
-
-async def shown_json(frame: Page | Frame) -> dict[str, Any]:
-    """The upstream's JSON echo as Chromium shows it (a document of one <pre>)."""
-    data: dict[str, Any] = json.loads(await frame.locator("pre").first.inner_text())
-    return data
-
-
-async def session_cookie(context: BrowserContext, url: str) -> Cookie | None:
-    cookies = await context.cookies(url)
-    return next((cookie for cookie in cookies if cookie["name"] == "latchkey_session"), None)
-
-
-async def portal_frame(page: Page) -> Frame:
-    handle = await page.wait_for_selector("#portal", state="attached")
-    assert handle is not None
-    frame = await handle.content_frame()
-    assert frame is not None
-    return frame
 
 
 async def test_a_deep_link_opened_as_a_page_lands_signed_in_without_the_token_in_the_address(

@@ -1,11 +1,13 @@
 """The registry in-process against real PostgreSQL and RabbitMQ, with a test token issuer."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from latchkey.registry.app import create_app
+from tests.support.apps import Services, running_services
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.registry import Registry, RegistryFactory, registry_settings
@@ -45,3 +47,24 @@ async def start_registry(
 @pytest.fixture
 async def registry(start_registry: RegistryFactory) -> Registry:
     return await start_registry()
+
+
+@pytest.fixture
+async def services(infra: Infra, fresh_database: str, exchange: str) -> AsyncIterator[Services]:
+    """Auth and the registry in this process on real sockets, with a live token-state view:
+    the rules of a login, a token and an event, without starting processes."""
+    async with running_services(
+        infra, fresh_database, exchange, names=("registry", "auth")
+    ) as started:
+        await started.live()
+        yield started
+
+
+@pytest.fixture
+async def every_service(
+    infra: Infra, fresh_database: str, exchange: str
+) -> AsyncIterator[Services]:
+    """Auth, the registry and the router in this process on real sockets, live."""
+    async with running_services(infra, fresh_database, exchange) as started:
+        await started.live()
+        yield started

@@ -7,9 +7,8 @@ from typing import Any
 
 from latchkey.common.guard import CREDENTIALS as CREDENTIALS_HELD
 from latchkey.common.openapi import ENDPOINTS, Endpoint
-from tests.support.apps import Services, running_services
+from tests.support.apps import Services
 from tests.support.credentials import CREDENTIALS, as_service
-from tests.support.infra import Infra
 
 WRONG = {"Authorization": "Bearer " + "w" * 40}
 PATH_PARAMETER = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
@@ -30,65 +29,63 @@ async def answer(
 
 
 async def test_every_protected_endpoint_refuses_a_missing_wrong_or_other_services_credential(
-    infra: Infra, fresh_database: str, exchange: str
+    every_service: Services,
 ) -> None:
-    async with running_services(infra, fresh_database, exchange) as services:
-        await services.live()
-        admin = await services.token()
-        await services.create_user(admin, "agent-one")
-        agent = await services.token("agent-one", "a long password 1")
-        checked = 0
-        for name, app in services.apps.items():
-            for endpoint in app[ENDPOINTS]:
-                if endpoint.security == "none":
-                    continue
-                where = f"{name} {endpoint.method} {endpoint.path}"
-                for headers in ({}, WRONG):
-                    status, body = await answer(services, name, endpoint, headers)
-                    assert status == 401, (where, headers, body)
-                    assert body["code"] == 401, (where, body)
-                    assert body["reason"] in (
-                        "token_missing",
-                        "token_invalid",
-                        "invalid_service_credential",
-                    ), (where, body)
-                if endpoint.security == "service":
-                    assert endpoint.callers, where
-                    for other in sorted(set(CREDENTIALS) - set(endpoint.callers)):
-                        status, body = await answer(services, name, endpoint, as_service(other))
-                        # 403 from a service that knows the caller, 401 from one that does not
-                        # hold its credential at all (the router holds only its own).
-                        assert status in (401, 403), (where, other, body)
-                        assert status == 401 or body["reason"] == "service_not_allowed"
-                    for allowed in endpoint.callers:
-                        status, _ = await answer(services, name, endpoint, as_service(allowed))
-                        if app[CREDENTIALS_HELD].holds(allowed):
-                            assert status not in (401, 403), (where, allowed, status)
-                elif endpoint.role is not None:
-                    status, body = await answer(
-                        services, name, endpoint, {"Authorization": f"Bearer {agent}"}
-                    )
-                    assert (status, body["reason"]) == (403, "forbidden"), (where, body)
-                checked += 1
-        assert checked >= 30, checked
+    services = every_service
+    admin = await services.token()
+    await services.create_user(admin, "agent-one")
+    agent = await services.token("agent-one", "a long password 1")
+    checked = 0
+    for name, app in services.apps.items():
+        for endpoint in app[ENDPOINTS]:
+            if endpoint.security == "none":
+                continue
+            where = f"{name} {endpoint.method} {endpoint.path}"
+            for headers in ({}, WRONG):
+                status, body = await answer(services, name, endpoint, headers)
+                assert status == 401, (where, headers, body)
+                assert body["code"] == 401, (where, body)
+                assert body["reason"] in (
+                    "token_missing",
+                    "token_invalid",
+                    "invalid_service_credential",
+                ), (where, body)
+            if endpoint.security == "service":
+                assert endpoint.callers, where
+                for other in sorted(set(CREDENTIALS) - set(endpoint.callers)):
+                    status, body = await answer(services, name, endpoint, as_service(other))
+                    # 403 from a service that knows the caller, 401 from one that does not
+                    # hold its credential at all (the router holds only its own).
+                    assert status in (401, 403), (where, other, body)
+                    assert status == 401 or body["reason"] == "service_not_allowed"
+                for allowed in endpoint.callers:
+                    status, _ = await answer(services, name, endpoint, as_service(allowed))
+                    if app[CREDENTIALS_HELD].holds(allowed):
+                        assert status not in (401, 403), (where, allowed, status)
+            elif endpoint.role is not None:
+                status, body = await answer(
+                    services, name, endpoint, {"Authorization": f"Bearer {agent}"}
+                )
+                assert (status, body["reason"]) == (403, "forbidden"), (where, body)
+            checked += 1
+    assert checked >= 30, checked
 
 
 async def test_only_the_registry_can_have_a_token_signed(
-    infra: Infra, fresh_database: str, exchange: str
+    every_service: Services,
 ) -> None:
     """The attack: the router (internet-facing) or anyone holding a credential but the
     registry's asks auth to sign a token for any user. Nothing is signed."""
-    async with running_services(infra, fresh_database, exchange) as services:
-        await services.live()
-        admin = await services.token()
-        victim = await services.create_user(admin, "victim")
-        for caller in ("router", "auth"):
-            status, body = await services.call(
-                "auth",
-                "POST",
-                "/internal/v1/sign",
-                headers=as_service(caller),
-                json={"userId": victim["userId"]},
-            )
-            assert (status, body["reason"]) == (403, "service_not_allowed"), (caller, body)
-            assert "accessToken" not in str(body)
+    services = every_service
+    admin = await services.token()
+    victim = await services.create_user(admin, "victim")
+    for caller in ("router", "auth"):
+        status, body = await services.call(
+            "auth",
+            "POST",
+            "/internal/v1/sign",
+            headers=as_service(caller),
+            json={"userId": victim["userId"]},
+        )
+        assert (status, body["reason"]) == (403, "service_not_allowed"), (caller, body)
+        assert "accessToken" not in str(body)

@@ -8,8 +8,7 @@ from typing import Any
 
 from latchkey.auth.appkeys import ISSUER, LOGIN
 from latchkey.common.appkeys import TOKEN_STATE
-from tests.support.apps import Services, running_services
-from tests.support.infra import Infra
+from tests.support.apps import Services
 from tests.support.stack import USER_PASSWORD
 
 Change = Callable[[Services, str, str], Awaitable[None]]
@@ -71,84 +70,68 @@ async def sign_in(services: Services, username: str) -> tuple[int, Any]:
     )
 
 
-async def test_a_change_while_the_password_is_checked_leaves_no_token(
-    infra: Infra, fresh_database: str, exchange: str
-) -> None:
-    async with running_services(
-        infra, fresh_database, exchange, names=("registry", "auth")
-    ) as services:
-        await services.live()
-        admin = await services.token()
-        login = services.apps["auth"][LOGIN]
-        for number, (change, refusal) in enumerate(
-            [(disable, (403, "user_disabled")), (new_password, (401, "invalid_credentials"))]
-        ):
-            user = await services.create_user(admin, f"racer-{number}")
-            hooked = CheckThenChange(
-                login.passwords, lambda c=change, u=user: c(services, admin, u["userId"])
-            )
-            login.passwords = hooked  # type: ignore[assignment]
-            try:
-                status, body = await sign_in(services, user["username"])
-            finally:
-                login.passwords = hooked._real
-            assert not hooked.armed
-            assert (status, body["reason"]) == refusal, body
-            assert await active_tokens(services, admin, user["userId"]) == []
+async def test_a_change_while_the_password_is_checked_leaves_no_token(services: Services) -> None:
+    admin = await services.token()
+    login = services.apps["auth"][LOGIN]
+    for number, (change, refusal) in enumerate(
+        [(disable, (403, "user_disabled")), (new_password, (401, "invalid_credentials"))]
+    ):
+        user = await services.create_user(admin, f"racer-{number}")
+        hooked = CheckThenChange(
+            login.passwords, lambda c=change, u=user: c(services, admin, u["userId"])
+        )
+        login.passwords = hooked  # type: ignore[assignment]
+        try:
+            status, body = await sign_in(services, user["username"])
+        finally:
+            login.passwords = hooked._real
+        assert not hooked.armed
+        assert (status, body["reason"]) == refusal, body
+        assert await active_tokens(services, admin, user["userId"]) == []
 
 
 async def test_a_change_after_the_token_is_recorded_revokes_it_and_refuses(
-    infra: Infra, fresh_database: str, exchange: str
+    services: Services,
 ) -> None:
-    async with running_services(
-        infra, fresh_database, exchange, names=("registry", "auth")
-    ) as services:
-        await services.live()
-        admin = await services.token()
-        registry = services.apps["auth"][ISSUER].registry
-        record = registry.record_token
-        for number, (change, refusal) in enumerate(
-            [(disable, (403, "user_disabled")), (new_password, (401, "invalid_credentials"))]
-        ):
-            user = await services.create_user(admin, f"late-{number}")
-            recorded: list[str] = []
+    admin = await services.token()
+    registry = services.apps["auth"][ISSUER].registry
+    record = registry.record_token
+    for number, (change, refusal) in enumerate(
+        [(disable, (403, "user_disabled")), (new_password, (401, "invalid_credentials"))]
+    ):
+        user = await services.create_user(admin, f"late-{number}")
+        recorded: list[str] = []
 
-            async def record_then_change(
-                token: Any,
-                change: Change = change,
-                user: dict[str, Any] = user,
-                recorded: list[str] = recorded,
-            ) -> Any:
-                answer = await record(token)
-                recorded.append(str(token.jti))
-                await change(services, admin, user["userId"])
-                return answer
+        async def record_then_change(
+            token: Any,
+            change: Change = change,
+            user: dict[str, Any] = user,
+            recorded: list[str] = recorded,
+        ) -> Any:
+            answer = await record(token)
+            recorded.append(str(token.jti))
+            await change(services, admin, user["userId"])
+            return answer
 
-            registry.record_token = record_then_change  # type: ignore[method-assign]
-            try:
-                status, body = await sign_in(services, user["username"])
-            finally:
-                registry.record_token = record  # type: ignore[method-assign]
-            assert (status, body["reason"]) == refusal, body
-            assert len(recorded) == 1
-            # The token that was signed and recorded is revoked everywhere.
-            status, shown = await services.call(
-                "registry", "GET", f"/api/v1/tokens/{recorded[0]}", token=admin
-            )
-            assert (status, shown["data"]["status"]) == (200, "revoked")
-            assert await active_tokens(services, admin, user["userId"]) == []
+        registry.record_token = record_then_change  # type: ignore[method-assign]
+        try:
+            status, body = await sign_in(services, user["username"])
+        finally:
+            registry.record_token = record  # type: ignore[method-assign]
+        assert (status, body["reason"]) == refusal, body
+        assert len(recorded) == 1
+        # The token that was signed and recorded is revoked everywhere.
+        status, shown = await services.call(
+            "registry", "GET", f"/api/v1/tokens/{recorded[0]}", token=admin
+        )
+        assert (status, shown["data"]["status"]) == (200, "revoked")
+        assert await active_tokens(services, admin, user["userId"]) == []
 
 
-async def test_without_a_change_the_sign_in_works(
-    infra: Infra, fresh_database: str, exchange: str
-) -> None:
-    async with running_services(
-        infra, fresh_database, exchange, names=("registry", "auth")
-    ) as services:
-        await services.live()
-        admin = await services.token()
-        user = await services.create_user(admin, "calm")
-        status, body = await sign_in(services, "calm")
-        assert status == 200, body
-        assert len(await active_tokens(services, admin, user["userId"])) == 1
-        assert services.apps["auth"][TOKEN_STATE].live()
+async def test_without_a_change_the_sign_in_works(services: Services) -> None:
+    admin = await services.token()
+    user = await services.create_user(admin, "calm")
+    status, body = await sign_in(services, "calm")
+    assert status == 200, body
+    assert len(await active_tokens(services, admin, user["userId"])) == 1
+    assert services.apps["auth"][TOKEN_STATE].live()

@@ -101,19 +101,18 @@ async def form_sign_in(services: Services, address: str, username: str, password
 
 
 async def test_failed_form_sign_ins_lock_out_the_client_not_the_router(
-    infra: Infra, fresh_database: str, exchange: str
+    every_service: Services,
 ) -> None:
-    async with running_services(infra, fresh_database, exchange) as services:
-        await services.live()
-        admin = await services.token()
-        await services.create_user(admin, "agent-one")
-        attacker, bystander = "127.0.0.41", "127.0.0.42"
-        for _ in range(20):  # the address threshold; a new made-up name each time
-            status = await form_sign_in(
-                services, attacker, f"guess-{secrets.token_hex(4)}", "wrong password"
-            )
-            assert status == 401
-        assert await form_sign_in(services, attacker, "agent-one", USER_PASSWORD) == 429
-        # Everybody else still signs in through the same router.
-        assert await form_sign_in(services, bystander, "agent-one", USER_PASSWORD) == 303
-        assert await services.token("agent-one", USER_PASSWORD)
+    services = every_service
+    admin = await services.token()
+    await services.create_user(admin, "agent-one")
+    attacker, bystander = "127.0.0.41", "127.0.0.42"
+    for _ in range(20):  # the address threshold; a new made-up name each time
+        status = await form_sign_in(
+            services, attacker, f"guess-{secrets.token_hex(4)}", "wrong password"
+        )
+        assert status == 401
+    assert await form_sign_in(services, attacker, "agent-one", USER_PASSWORD) == 429
+    # Everybody else still signs in through the same router.
+    assert await form_sign_in(services, bystander, "agent-one", USER_PASSWORD) == 303
+    assert await services.token("agent-one", USER_PASSWORD)

@@ -1,4 +1,5 @@
 """Debian's Chromium through Playwright's async API, a cross-site page that embeds the portal,
+what the tests read off pages (the framed portal, the session cookie, the upstream's echo),
 and screenshots kept as test artifacts."""
 
 import json
@@ -10,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Cookie, Frame, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -116,3 +117,22 @@ def embed_url(site: str, source: str, link: str | None = None) -> str:
     """The partner page at `site` framing `source` (and offering `link` into the frame)."""
     query = {"src": source, **({"link": link} if link else {})}
     return f"{site}/embed?{urlencode(query)}"
+
+
+async def shown_json(frame: Page | Frame) -> dict[str, Any]:
+    """The upstream's JSON echo as Chromium shows it (a document of one <pre>)."""
+    data: dict[str, Any] = json.loads(await frame.locator("pre").first.inner_text())
+    return data
+
+
+async def session_cookie(context: BrowserContext, url: str) -> Cookie | None:
+    cookies = await context.cookies(url)
+    return next((cookie for cookie in cookies if cookie["name"] == "latchkey_session"), None)
+
+
+async def portal_frame(page: Page) -> Frame:
+    handle = await page.wait_for_selector("#portal", state="attached")
+    assert handle is not None
+    frame = await handle.content_frame()
+    assert frame is not None
+    return frame

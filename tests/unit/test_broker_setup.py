@@ -7,15 +7,15 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.compose import QuietHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_USERS_SH = ROOT / "deploy" / "rabbitmq" / "setup-users.sh"
@@ -69,7 +69,7 @@ class ManagementApi:
 
 @contextmanager
 def management_api(api: ManagementApi) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.record()
             if api.refuse:
@@ -89,23 +89,8 @@ def management_api(api: ManagementApi) -> Iterator[str]:
         def record(self) -> None:
             api.authorizations.add(self.headers.get("Authorization", ""))
 
-        def answer(self, status: int) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def run_python_script(url: str, exchange: str | None) -> subprocess.CompletedProcess[str]:
