@@ -1,6 +1,7 @@
 """The migration runner on a real database: concurrent starts apply each file once."""
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -50,6 +51,20 @@ async def test_a_failing_migration_leaves_nothing_behind(fresh_database: str) ->
         await conn.close()
 
 
-def test_the_registry_ships_its_migrations() -> None:
-    migrations = Migrations.from_package("registry", "latchkey.registry")
-    assert migrations.migrations[0].version == 1
+@pytest.mark.parametrize(
+    ("schema", "package", "folder"),
+    [
+        ("registry", "latchkey.registry", "services/token-registry/src/latchkey/registry"),
+        ("auth", "latchkey.auth", "services/auth/src/latchkey/auth"),
+    ],
+)
+def test_each_service_ships_every_migration_in_its_tree_numbered_without_gaps(
+    schema: str, package: str, folder: str
+) -> None:
+    """The installed package carries every migration file of the source tree (a file left
+    out of the package would never be applied), numbered 1, 2, 3, ... in order."""
+    root = Path(__file__).resolve().parents[2]
+    in_tree = sorted(path.name for path in (root / folder / "migrations").glob("*.sql"))
+    shipped = Migrations.from_package(schema, package).migrations
+    assert [migration.version for migration in shipped] == list(range(1, len(in_tree) + 1))
+    assert [f"{m.version:03d}_{m.name}.sql" for m in shipped] == in_tree
