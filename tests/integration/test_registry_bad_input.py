@@ -296,6 +296,8 @@ async def test_bad_list_queries_are_422(registry: Registry, query: str) -> None:
         {"userId": ""},
         {"allowedDomains": ["https://x.com"]},
         {"portals": "agent"},
+        {"issuedAt": "0001-01-01T00:00:00+14:00"},  # year 0 in UTC: it answered 500
+        {"expiresAt": "9999-12-31T23:59:59-14:00"},
     ],
 )
 async def test_bad_token_records_are_refused(registry: Registry, override: dict[str, Any]) -> None:
@@ -363,3 +365,17 @@ async def test_bad_instance_reports_are_422(registry: Registry, report: dict[str
         registry, "POST", "/internal/v1/instances/report", json=report, headers=INTERNAL
     )
     expect_error(status, body, 422, "validation_failed")
+
+
+async def test_generating_a_token_for_year_0_is_a_422(registry: Registry) -> None:
+    """Year 1 at +14:00 is year 0 in UTC: converting it overflowed, a 500."""
+    admin = await registry.admin()
+    status, body = await send(
+        registry,
+        "POST",
+        "/api/v1/tokens",
+        json={"userId": "someone", "name": "n", "expiresAt": "0001-01-01T00:00:00+14:00"},
+        headers=admin,
+    )
+    expect_error(status, body, 422, "validation_failed")
+    assert [item["field"] for item in body["data"]] == ["expiresAt"]

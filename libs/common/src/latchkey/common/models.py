@@ -1,4 +1,5 @@
-"""Base models for the wire: camelCase JSON names, snake_case Python names."""
+"""Base models for the wire: camelCase JSON names, snake_case Python names, and the bounds
+every number and date a client sends is held to."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -36,11 +37,21 @@ class Actor(ApiModel):
         return f"{self.name} ({self.id})" if self.name != self.id else self.id
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Dates clients send lie in [EARLIEST, LATEST): far enough either way for anything Latchkey
+records, and far from the ends of Python's datetime, where converting a zone or adding a
+lifetime overflows (year 1 at +14:00 is year 0)."""
+
+
 def _require_timezone(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must carry a time zone, for example 2030-01-01T00:00:00Z")
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must lie between 1970-01-01 and 2199-12-31 (UTC)")
     return value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
-"""A datetime that must state its zone; stored and compared in UTC."""
+"""A datetime that must state its zone and lie between 1970 and 2199; stored and compared in
+UTC."""
