@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -365,6 +366,42 @@ async def test_bad_instance_reports_are_422(registry: Registry, report: dict[str
         registry, "POST", "/internal/v1/instances/report", json=report, headers=INTERNAL
     )
     expect_error(status, body, 422, "validation_failed")
+
+
+GOOD_REPORT = {"instanceId": "auth-1", "service": "auth", "appliedSeq": 1,
+               "startedAt": "2030-01-01T00:00:00Z", "mode": "live"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"instanceId": "auth\x00-1"}, "instanceId"),
+        ({"appliedSeq": 2**63}, "appliedSeq"),
+        ({"applied": [{"seq": 2**70, "appliedAt": "2030-01-01T00:00:00Z"}]}, "applied.0.seq"),
+        ({"startedAt": "0001-01-01T00:00:00Z"}, "startedAt"),
+        ({"startedAt": "9999-12-31T23:59:59Z"}, "startedAt"),
+        ({"used": [{"jti": str(uuid.UUID(int=1)), "at": "0001-01-01T00:00:00+14:00"}]},
+         "used.0.at"),
+    ],
+)  # fmt: skip
+async def test_instance_reports_postgresql_could_not_store_are_422(
+    registry: Registry, change: dict[str, Any], field: str
+) -> None:
+    """Found by the fuzzing: the NUL and the integers answered 500 (asyncpg refused them) and
+    the date in year 0 overflowed; a report from year 1 or 9999 was stored as it came."""
+    status, body = await send(
+        registry,
+        "POST",
+        "/internal/v1/instances/report",
+        json={**GOOD_REPORT, **change},
+        headers=INTERNAL,
+    )
+    expect_error(status, body, 422, "validation_failed")
+    assert [item["field"] for item in body["data"]] == [field]
+    status, body = await send(
+        registry, "POST", "/internal/v1/instances/report", json=GOOD_REPORT, headers=INTERNAL
+    )
+    assert status == 200, body
 
 
 async def test_generating_a_token_for_year_0_is_a_422(registry: Registry) -> None:

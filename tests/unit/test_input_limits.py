@@ -1,10 +1,14 @@
 """The limits every API holds input to (text, integers, dates): what the fuzzing found, pinned
 as plain tests."""
 
+import json
+from typing import Any
+
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from latchkey.common.contracts import NewTokenRecord, SignRequest
+from latchkey.common.events import InstanceReport
 from latchkey.common.models import UtcDatetime
 from latchkey.registry.models import GenerateTokenRequest
 
@@ -50,3 +54,31 @@ def test_a_token_record_issued_in_year_1_is_a_validation_error() -> None:
         '"issuedAt": "0001-01-01T00:00:00+14:00", "expiresAt": "2030-01-01T00:00:00Z"}'
     )
     assert refused_fields(NewTokenRecord, body) == ["issuedAt"]
+
+
+REPORT = {
+    "instanceId": "i",
+    "service": "auth",
+    "appliedSeq": 1,
+    "startedAt": "2030-01-01T00:00:00Z",
+    "mode": "live",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"instanceId": "a\x00b"}, "instanceId"),
+        ({"appliedSeq": 2**63}, "appliedSeq"),
+        ({"applied": [{"seq": 2**70, "appliedAt": "2030-01-01T00:00:00Z"}]}, "applied.0.seq"),
+        ({"used": [{"jti": UUID, "at": "0001-01-01T00:00:00+14:00"}]}, "used.0.at"),
+        ({"startedAt": "0001-01-01T00:00:00Z"}, "startedAt"),
+        ({"startedAt": "9999-12-31T23:59:59Z"}, "startedAt"),
+        ({"service": "anyone"}, "service"),
+    ],
+)
+def test_instance_reports_are_held_to_what_postgresql_stores(
+    change: dict[str, Any], refused: str
+) -> None:
+    """The first four reached PostgreSQL (or a date conversion) and answered 500."""
+    assert refused_fields(InstanceReport, json.dumps({**REPORT, **change})) == [refused]

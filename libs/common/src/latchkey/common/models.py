@@ -37,6 +37,9 @@ class Actor(ApiModel):
         return f"{self.name} ({self.id})" if self.name != self.id else self.id
 
 
+BIGINT_MAX = 2**63 - 1
+"""The largest integer PostgreSQL stores (`bigint`): sequence numbers, ids, counts."""
+
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 """Dates clients send lie in [EARLIEST, LATEST): far enough either way for anything Latchkey

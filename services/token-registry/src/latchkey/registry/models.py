@@ -24,10 +24,11 @@ from latchkey.common.contracts import (
     UserRevocation,
 )
 from latchkey.common.domains import DomainList
-from latchkey.common.models import ApiModel, RequestModel, UtcDatetime
+from latchkey.common.models import BIGINT_MAX, ApiModel, RequestModel, UtcDatetime
 from latchkey.common.text import SINGLE_LINE, Description, Identifier, Name, Reason
 
 __all__ = [
+    "BIGINT_MAX",
     "DeepLinkUse",
     "EventKey",
     "EventKeys",
@@ -42,10 +43,6 @@ __all__ = [
     "TokenStatus",
     "UserRevocation",
 ]
-
-BIGINT_MAX = 2**63 - 1
-"""Sequence numbers and audit ids are PostgreSQL bigints."""
-
 
 class GenerateTokenRequest(RequestModel):
     """An admin asks for an `access` token for a user (`POST /api/v1/tokens`)."""
