@@ -26,6 +26,17 @@ class RequestModel(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def omitted_not_null(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of an optional field that may be left out but not sent as null (a
+    patch: left out keeps the value): the document offers the value's own schema only."""
+    options = schema.pop("anyOf", None)
+    if options is not None:
+        kept = [option for option in options if option != {"type": "null"}]
+        schema.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    if schema.get("default", ...) is None:
+        del schema["default"]
+
+
 class Actor(ApiModel):
     """Who made a change: an admin (from their token), a user, or a service."""
 
