@@ -2,6 +2,7 @@
 services running in a thread of their own, since schemathesis makes blocking calls."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -11,6 +12,8 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import aio_pika
 
 from latchkey.auth.app import create_app as create_auth
 from latchkey.auth.settings import AuthSettings
@@ -23,8 +26,6 @@ from tests.support.apps import Services, running_services, settings_for
 from tests.support.infra import Infra, create_database, drop_database
 
 T = TypeVar("T")
-
-SERVICE_NAMES = ("auth", "registry", "router")
 
 
 def documents() -> dict[str, dict[str, Any]]:
@@ -84,6 +85,14 @@ class ThreadedServices:
         return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
 
 
+async def delete_exchange(amqp_url: str, name: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        with contextlib.suppress(Exception):
+            await channel.exchange_delete(name)
+
+
 @contextmanager
 def services_in_thread(infra: Infra, **kwargs: Any) -> Iterator[ThreadedServices]:
     """Auth, the registry and the router (as `running_services` starts them) on a database and
@@ -105,6 +114,7 @@ def services_in_thread(infra: Infra, **kwargs: Any) -> Iterator[ThreadedServices
                     await stop.wait()
             finally:
                 await drop_database(infra.server_url, name)
+                await delete_exchange(infra.amqp_url, exchange)
         except BaseException as exc:
             if not started.done():
                 started.set_exception(exc)
