@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -278,7 +279,19 @@ async def test_an_unknown_jti_has_no_record_to_show(registry: Registry) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=abc", "limit=100000", "status=bogus", "kind=root", "cursor=%%%", "x=1"],
+    [
+        "limit=0",
+        "limit=abc",
+        "limit=100000",
+        "status=bogus",
+        "kind=root",
+        "cursor=%%%",
+        "x=1",
+        "q=a%00b",
+        "userId=%00",
+        "username=a%0Ab",
+        "cursor=%00",
+    ],
 )
 async def test_bad_list_queries_are_422(registry: Registry, query: str) -> None:
     admin = await registry.admin()
@@ -296,6 +309,9 @@ async def test_bad_list_queries_are_422(registry: Registry, query: str) -> None:
         {"userId": ""},
         {"allowedDomains": ["https://x.com"]},
         {"portals": "agent"},
+        {"issuedAt": "0001-01-01T00:00:00+14:00"},  # year 0 in UTC: it answered 500
+        {"expiresAt": "9999-12-31T23:59:59-14:00"},
+        {"username": "a\x00b"},
     ],
 )
 async def test_bad_token_records_are_refused(registry: Registry, override: dict[str, Any]) -> None:
@@ -310,14 +326,18 @@ async def test_bad_token_records_are_refused(registry: Registry, override: dict[
     expect_error(status, body, 422, "validation_failed")
 
 
-@pytest.mark.parametrize("query", ["before=0", "before=abc", "before=²", "before=" + "9" * 20])
+@pytest.mark.parametrize(
+    "query", ["before=0", "before=abc", "before=²", "before=" + "9" * 20, "target=a%00b"]
+)
 async def test_bad_audit_queries_are_422(registry: Registry, query: str) -> None:
     admin = await registry.admin()
     status, body = await send(registry, "GET", f"/api/v1/audit?{query}", headers=admin)
     expect_error(status, body, 422, "validation_failed")
 
 
-@pytest.mark.parametrize("query", ["after=-1", "after=abc", "", "after=1&limit=0"])
+@pytest.mark.parametrize(
+    "query", ["after=-1", "after=abc", "", "after=1&limit=0", "after=1e23", "after=" + "9" * 20]
+)
 async def test_bad_event_queries_are_422(registry: Registry, query: str) -> None:
     status, body = await send(registry, "GET", f"/internal/v1/events?{query}", headers=INTERNAL)
     expect_error(status, body, 422, "validation_failed")
@@ -363,3 +383,64 @@ async def test_bad_instance_reports_are_422(registry: Registry, report: dict[str
         registry, "POST", "/internal/v1/instances/report", json=report, headers=INTERNAL
     )
     expect_error(status, body, 422, "validation_failed")
+
+
+GOOD_REPORT = {"instanceId": "auth-1", "service": "auth", "appliedSeq": 1,
+               "startedAt": "2030-01-01T00:00:00Z", "mode": "live"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"instanceId": "auth\x00-1"}, "instanceId"),
+        ({"appliedSeq": 2**63}, "appliedSeq"),
+        ({"applied": [{"seq": 2**70, "appliedAt": "2030-01-01T00:00:00Z"}]}, "applied.0.seq"),
+        ({"startedAt": "0001-01-01T00:00:00Z"}, "startedAt"),
+        ({"startedAt": "9999-12-31T23:59:59Z"}, "startedAt"),
+        ({"used": [{"jti": str(uuid.UUID(int=1)), "at": "0001-01-01T00:00:00+14:00"}]},
+         "used.0.at"),
+    ],
+)  # fmt: skip
+async def test_instance_reports_postgresql_could_not_store_are_422(
+    registry: Registry, change: dict[str, Any], field: str
+) -> None:
+    """Found by the fuzzing: the NUL and the integers answered 500 (asyncpg refused them) and
+    the date in year 0 overflowed; a report from year 1 or 9999 was stored as it came."""
+    status, body = await send(
+        registry,
+        "POST",
+        "/internal/v1/instances/report",
+        json={**GOOD_REPORT, **change},
+        headers=INTERNAL,
+    )
+    expect_error(status, body, 422, "validation_failed")
+    assert [item["field"] for item in body["data"]] == [field]
+    status, body = await send(
+        registry, "POST", "/internal/v1/instances/report", json=GOOD_REPORT, headers=INTERNAL
+    )
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"userId": "not-a-uuid"}, "userId"),
+        ({"expiresAt": "0001-01-01T00:00:00+14:00"}, "expiresAt"),
+    ],
+)
+async def test_generating_a_token_checks_its_user_and_expiry_first(
+    registry: Registry, change: dict[str, Any], field: str
+) -> None:
+    """A user id auth cannot have passed the document and was refused only as the registry
+    built its request to auth, naming `user_id` rather than the field sent; a date in year 0
+    overflowed."""
+    admin = await registry.admin()
+    status, body = await send(
+        registry,
+        "POST",
+        "/api/v1/tokens",
+        json={"userId": str(uuid.UUID(int=2)), "name": "n", **change},
+        headers=admin,
+    )
+    expect_error(status, body, 422, "validation_failed")
+    assert [item["field"] for item in body["data"]] == [field]

@@ -36,7 +36,7 @@ class Collecting:
 
 def receipts_for(source: Collecting) -> Receipts:
     sequencer = Sequencer(TokenStateView(), source)
-    return Receipts(source, sequencer, instance_id="i", service="s", mode=lambda: "live")
+    return Receipts(source, sequencer, instance_id="i", service="auth", mode=lambda: "live")
 
 
 async def test_a_burst_of_tokens_is_spread_over_reports_that_fit() -> None:

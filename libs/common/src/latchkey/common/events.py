@@ -11,7 +11,8 @@ from uuid import UUID
 
 from pydantic import BeforeValidator, Field, TypeAdapter
 
-from latchkey.common.models import ApiModel
+from latchkey.common.models import BIGINT_MAX, ApiModel, UtcDatetime
+from latchkey.common.text import SINGLE_LINE
 
 
 class _Event(ApiModel):
@@ -162,26 +163,32 @@ class EventPage(ApiModel):
     at: datetime | None = None
 
 
+# What an instance reports is checked as strictly as what a client sends: the registry stores
+# it (PostgreSQL refuses NUL and integers past bigint) and computes with its dates.
+
+
 class AppliedEvent(ApiModel):
-    seq: int
-    applied_at: datetime
+    seq: int = Field(ge=0, le=BIGINT_MAX, description="0: the empty snapshot a view starts from.")
+    applied_at: UtcDatetime
 
 
 class TokenUse(ApiModel):
     jti: UUID
-    at: datetime
+    at: UtcDatetime
 
 
 Mode = Literal["live", "introspect", "deny", "starting"]
+ServiceName = Literal["auth", "portal-router", "token-registry"]
+"""The names instances report under."""
 
 
 class InstanceReport(ApiModel):
     """What each instance tells the registry about once a second: its delivery receipt."""
 
-    instance_id: str = Field(min_length=1, max_length=200)
-    service: str = Field(min_length=1, max_length=64)
-    applied_seq: int = Field(ge=0)
-    started_at: datetime
+    instance_id: Annotated[str, SINGLE_LINE, Field(min_length=1, max_length=200)]
+    service: ServiceName
+    applied_seq: int = Field(ge=0, le=BIGINT_MAX)
+    started_at: UtcDatetime
     mode: Mode
     applied: list[AppliedEvent] = Field(default_factory=list, max_length=1000)
     used: list[TokenUse] = Field(default_factory=list, max_length=10_000)

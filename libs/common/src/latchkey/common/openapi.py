@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from latchkey.common.edge import Handler, add_route
 from latchkey.common.guard import Security, guard
+from latchkey.common.models import omitted_not_null
 
 ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])
 _REF = "#/components/schemas/{model}"
@@ -103,6 +104,7 @@ def _operation(endpoint: Endpoint, collector: _SchemaCollector) -> dict[str, Any
         query_schema = collector.schema(endpoint.query, "validation")
         required = set(query_schema.get("required", []))
         for name, prop in query_schema.get("properties", {}).items():
+            omitted_not_null(prop)  # a query parameter is absent or a string, never null
             parameters.append(
                 {"name": name, "in": "query", "required": name in required, "schema": prop}
             )
@@ -118,6 +120,8 @@ def _operation(endpoint: Endpoint, collector: _SchemaCollector) -> dict[str, Any
         codes |= {400, 422}
     if endpoint.body is not None:
         codes |= {413}
+    if _PATH_PARAM.search(endpoint.path):
+        codes |= {404}  # a path parameter names something, which may not exist
     if endpoint.security != "none":
         codes |= {401}
     if endpoint.security == "service" or endpoint.role is not None:

@@ -19,7 +19,7 @@ from latchkey.common.contracts import (
     User,
     UserPage,
 )
-from latchkey.common.models import ApiModel, RequestModel
+from latchkey.common.models import ApiModel, RequestModel, omitted_not_null
 from latchkey.common.text import Name
 
 __all__ = [
@@ -74,10 +74,10 @@ class NewUser(RequestModel):
 
 
 class UserPatch(RequestModel):
-    display_name: Name | None = None
-    roles: list[Role] | None = Field(default=None, min_length=1)
-    portals: PortalList = None
-    disabled: bool | None = None
+    display_name: Name | None = Field(default=None, json_schema_extra=omitted_not_null)
+    roles: list[Role] | None = Field(default=None, min_length=1, json_schema_extra=omitted_not_null)
+    portals: PortalList = Field(default=None, json_schema_extra=omitted_not_null)
+    disabled: bool | None = Field(default=None, json_schema_extra=omitted_not_null)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "UserPatch":

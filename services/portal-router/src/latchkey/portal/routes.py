@@ -23,6 +23,7 @@ def setup_routes(app: web.Application, settings: RouterSettings) -> None:
                 "headers, 401 or 403 otherwise",
                 errors=(400, 401, 403),
                 tags=("forward-auth",),
+                extra_responses={200: "Signed in: the identity headers, and no body"},
             ),
             Endpoint(
                 "GET",

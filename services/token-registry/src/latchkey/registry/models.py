@@ -3,6 +3,7 @@ with the other services is in `latchkey.common.contracts`."""
 
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -24,10 +25,17 @@ from latchkey.common.contracts import (
     UserRevocation,
 )
 from latchkey.common.domains import DomainList
-from latchkey.common.models import ApiModel, RequestModel, UtcDatetime
+from latchkey.common.models import (
+    BIGINT_MAX,
+    ApiModel,
+    RequestModel,
+    UtcDatetime,
+    omitted_not_null,
+)
 from latchkey.common.text import SINGLE_LINE, Description, Identifier, Name, Reason
 
 __all__ = [
+    "BIGINT_MAX",
     "DeepLinkUse",
     "EventKey",
     "EventKeys",
@@ -43,14 +51,11 @@ __all__ = [
     "UserRevocation",
 ]
 
-BIGINT_MAX = 2**63 - 1
-"""Sequence numbers and audit ids are PostgreSQL bigints."""
-
 
 class GenerateTokenRequest(RequestModel):
     """An admin asks for an `access` token for a user (`POST /api/v1/tokens`)."""
 
-    user_id: Identifier
+    user_id: UUID = Field(description="The user's id in auth.")
     name: Annotated[str, SINGLE_LINE, Field(min_length=1, max_length=200)]
     description: Description = ""
     expires_at: UtcDatetime | None = None
@@ -90,10 +95,10 @@ class TokenPage(ApiModel):
 
 
 class TokenPatch(RequestModel):
-    name: Name | None = None
-    description: Description | None = None
-    allowed_domains: DomainList | None = None
-    disabled: bool | None = None
+    name: Name | None = Field(default=None, json_schema_extra=omitted_not_null)
+    description: Description | None = Field(default=None, json_schema_extra=omitted_not_null)
+    allowed_domains: DomainList | None = Field(default=None, json_schema_extra=omitted_not_null)
+    disabled: bool | None = Field(default=None, json_schema_extra=omitted_not_null)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "TokenPatch":
