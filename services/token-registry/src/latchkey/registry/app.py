@@ -11,6 +11,7 @@ from latchkey.common.app import base_app
 from latchkey.common.appkeys import ADMISSION, BROKER, CREDENTIALS, POOL, VERIFIER
 from latchkey.common.auth_client import AuthClient
 from latchkey.common.db import pool_context
+from latchkey.common.edge import OUTAGES
 from latchkey.common.lifecycle import background
 from latchkey.common.migrations import Migrations
 from latchkey.common.sealing import Sealer
@@ -48,7 +49,12 @@ async def event_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    relay = OutboxRelay(settings=app[SETTINGS], broker=app[BROKER], signer=app[EVENT_SIGNER])
+    relay = OutboxRelay(
+        settings=app[SETTINGS],
+        broker=app[BROKER],
+        signer=app[EVENT_SIGNER],
+        outage=app[OUTAGES].of("database"),
+    )
     app[RELAY] = relay
     async with background(relay.run(), name="outbox-relay"):
         yield
@@ -62,7 +68,9 @@ async def auth_client_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def local_source(app: web.Application) -> LocalStateSource:
-    return LocalStateSource(app[POOL], app[VERIFIER], app[EVENT_KEYS], app[RECORDS_DIGEST])
+    return LocalStateSource(
+        app[POOL], app[VERIFIER], app[EVENT_KEYS], app[RECORDS_DIGEST], app[OUTAGES].of("database")
+    )
 
 
 async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
