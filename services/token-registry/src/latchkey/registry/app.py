@@ -33,6 +33,7 @@ from latchkey.registry.console.routes import setup_console
 from latchkey.registry.event_keys import load_signer
 from latchkey.registry.local_source import LocalStateSource
 from latchkey.registry.relay import OutboxRelay
+from latchkey.registry.relay_health import report_relay_health
 from latchkey.registry.routes import setup_routes
 from latchkey.registry.settings import RegistrySettings
 from latchkey.registry.state import RecordFacts, RecordsDigest
@@ -56,6 +57,11 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         outage=app[OUTAGES].of("database"),
     )
     app[RELAY] = relay
+    settings = app[SETTINGS]
+    # A heartbeat goes out every heartbeat_interval: a few missed, or the staleness bound
+    # passed, and the relay is not doing its part.
+    bound = max(3 * settings.heartbeat_interval, settings.max_staleness)
+    report_relay_health(app, relay, publish_bound=bound)
     async with background(relay.run(), name="outbox-relay"):
         yield
 
@@ -80,7 +86,9 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RegistrySettings) -> web.Application:
-    app = base_app(settings, title="Latchkey token registry")
+    # Ready with its database: it serves introspection and the admin API whether or not it
+    # relays (its relay, broker and own token state are reported beside, in /readyz).
+    app = base_app(settings, title="Latchkey token registry", ready_when=("database",))
     app[SETTINGS] = settings
     app[SEALER] = Sealer(settings.key_encryption_key)  # refuses at once without a key
     app[CSRF] = CsrfGuard(settings.registry_credential)

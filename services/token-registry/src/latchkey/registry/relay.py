@@ -107,19 +107,9 @@ class OutboxRelay:
             log.debug("relay attempt interrupted (%s); trying again", why)
         self.role, self.why = "unavailable", why
 
-    def health(self) -> tuple[bool, str]:
-        """Whether the outbox is relayed from here or elsewhere, for `/readyz` (reported, but
-        never a reason to take the registry out: it serves introspection without a relay)."""
-        broker = "broker connected" if self._broker.connected else "broker unavailable"
-        if self.role == "standby":
-            return True, f"standby: another instance holds the relay lock; {broker}"
-        if self.role != "leader":
-            return False, f"not relaying ({self.why}); {broker}; retrying"
-        age = self.seconds_since_publish()
-        bound = max(3 * self._settings.heartbeat_interval, self._settings.max_staleness)
-        if age <= bound:
-            return True, f"leader: holds the relay lock, {broker}, last published {age:.1f}s ago"
-        return False, f"leader: holds the relay lock, {broker}, nothing published for {age:.1f}s"
+    @property
+    def broker_connected(self) -> bool:
+        return self._broker.connected
 
     def seconds_since_publish(self) -> float:
         if self.published_at is None:
