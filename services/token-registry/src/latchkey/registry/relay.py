@@ -211,7 +211,11 @@ class OutboxRelay:
     async def _publish_heartbeat(
         self, conn: asyncpg.Connection, exchange: AbstractExchange
     ) -> None:
-        heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=datetime.now(UTC))
+        # Stamped before the read: the registry had committed at least `seq` by `at`. Stamped
+        # after, a commit in between would let an instance believe itself complete up to a
+        # moment it is not, and so fresher than it is.
+        at = datetime.now(UTC)
+        heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=at)
         await exchange.publish(
             self._message(
                 heartbeat.model_dump_json(by_alias=True).encode(),
