@@ -165,6 +165,8 @@ class EventPage(ApiModel):
 class AppliedEvent(ApiModel):
     seq: int
     applied_at: datetime
+    caught_up: bool = False
+    """Reached by loading a snapshot (at a start or a reload), not by applying the event."""
 
 
 class TokenUse(ApiModel):

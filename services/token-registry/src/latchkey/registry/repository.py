@@ -285,6 +285,7 @@ async def record_report(conn: Connection, *, report: InstanceReport) -> None:
             report.instance_id,
             [item.seq for item in report.applied],
             [item.applied_at for item in report.applied],
+            [item.caught_up for item in report.applied],
         )
 
 
@@ -299,9 +300,16 @@ async def get_event_header(conn: Connection, *, seq: int) -> dict[str, Any]:
     return dict(row)
 
 
-async def deliveries(conn: Connection, *, seq: int) -> dict[str, datetime]:
-    rows = await conn.fetch(queries.SELECT_DELIVERIES, seq)
-    return {row["instance_id"]: row["applied_at"] for row in rows}
+async def deliveries(
+    conn: Connection, *, seq: int, instance_ids: list[str]
+) -> dict[str, tuple[datetime, bool]]:
+    """Per instance, its first receipt at or after `seq`: when, and whether it caught up
+    then (a snapshot, or a receipt of a later change) rather than applying `seq` itself."""
+    rows = await conn.fetch(queries.SELECT_DELIVERIES, seq, instance_ids)
+    return {
+        row["instance_id"]: (row["applied_at"], row["caught_up"] or row["seq"] != seq)
+        for row in rows
+    }
 
 
 async def prune_receipts(
