@@ -93,6 +93,41 @@ async def test_a_revocation_reaches_every_instance_and_the_receipt_says_so(
     await until(last_used_known, timeout=10, interval=0.1)
 
 
+async def test_an_instance_restarted_after_a_change_says_when_it_caught_up(
+    stack: Stack,
+) -> None:
+    """It took the changes made while it was down with the snapshot it loaded at start: its
+    receipt of each is that time, not a bare "applied"."""
+    await stack.start("registry", "auth")
+    admin = await stack.token()
+    await stack.create_user(admin, "agent-r")
+    token, later = [await stack.token("agent-r", "a long password 1") for _ in range(2)]
+    # The registry has auth's keys (and the admin's token verified) before auth goes away.
+    assert (await stack.call("registry", "GET", "/api/v1/tokens", token=admin)).status == 200
+    await stack.services["auth"].kill()
+    change = await revoke(stack, admin, token, via="registry")
+    await revoke(stack, admin, later, via="registry")  # the snapshot is past `change`
+    restarted = datetime.now(UTC)
+    await stack.start("auth")
+    path = f"/api/v1/events/{change['eventSeq']}/delivery"
+
+    async def delivered() -> dict[str, Any] | None:
+        reply = await stack.call("registry", "GET", path, token=admin)
+        found = {item["instanceId"]: item for item in reply.data["deliveries"]}
+        item = found.get("auth")
+        return item if item and item["appliedAt"] else None
+
+    await until(delivered, timeout=10, interval=0.1)
+    auth = await delivered()
+    assert auth is not None
+    assert auth["applied"] is True
+    assert auth["caughtUp"] is True
+    assert datetime.fromisoformat(auth["appliedAt"]) >= restarted
+    reply = await stack.call("registry", "GET", path, token=admin)
+    (registry,) = [i for i in reply.data["deliveries"] if i["instanceId"] == "registry"]
+    assert registry["caughtUp"] is False  # it was running: a receipt of the change itself
+
+
 async def test_every_kind_of_change_reaches_every_instance(stack: Stack) -> None:
     instances = await start_two_of_each(stack)
     admin = await stack.token()
@@ -162,11 +197,15 @@ async def test_broker_outage_keeps_the_staleness_bound_then_heals(stack: Stack) 
         await revoke(stack, admin, revoked_during, via="registry")
 
         async def stale(instance: ServiceProcess, mode: str) -> bool:
-            ready = await stack.call(instance.name, "GET", "/readyz")
-            return ready.status == 503 and (await status(stack, instance))["mode"] == mode
+            return bool((await status(stack, instance))["mode"] == mode)
 
         await until(lambda: stale(introspecting, "introspect"), timeout=10, interval=0.1)
         await until(lambda: stale(denying, "deny"), timeout=10, interval=0.1)
+        # Ready is "can do its job": asking the registry about each token it can; refusing
+        # every token it cannot. The registry, which answers those questions, stays ready.
+        assert (await stack.call(introspecting.name, "GET", "/readyz")).status == 200
+        assert (await stack.call(denying.name, "GET", "/readyz")).status == 503
+        assert (await stack.call("registry", "GET", "/readyz")).status == 200
         # Past the bound: one instance asks the registry about each token, the other refuses.
         assert (await check(stack, introspecting, revoked_during))["reason"] == "token_revoked"
         assert (await check(stack, introspecting, kept))["honoured"]

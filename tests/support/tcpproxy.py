@@ -6,9 +6,10 @@ import contextlib
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection, `block()` refuses
-    new ones until `unblock()`. Given more targets it balances: each new connection goes to the
-    next one in turn, passing over any that refuses (an instance that is down), as a load
-    balancer in front of several instances of a service would."""
+    new ones until `unblock()`, `stall()` stops every byte (connections stay open, as over a
+    network that hangs) until `resume()`. Given more targets it balances: each new connection
+    goes to the next one in turn, passing over any that refuses (an instance that is down), as
+    a load balancer in front of several instances of a service would."""
 
     def __init__(self, target_host: str, target_port: int, *more: tuple[str, int]) -> None:
         self._targets = [(target_host, target_port), *more]
@@ -16,6 +17,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.blocked = False
+        self.stalled = False
         self.port = 0
 
     async def __aenter__(self) -> "TcpProxy":
@@ -41,6 +43,18 @@ class TcpProxy:
     def unblock(self) -> None:
         self.blocked = False
 
+    def stall(self) -> None:
+        self.stalled = True
+        for writer in self._writers:
+            if isinstance(writer.transport, asyncio.ReadTransport):  # (a socket: both ways)
+                writer.transport.pause_reading()
+
+    def resume(self) -> None:
+        self.stalled = False
+        for writer in self._writers:
+            if isinstance(writer.transport, asyncio.ReadTransport):
+                writer.transport.resume_reading()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.blocked:
             writer.transport.abort()
@@ -55,6 +69,8 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
+        if self.stalled:
+            self.stall()
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
         )

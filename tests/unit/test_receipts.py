@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 from latchkey.common.app import MAX_BODY_BYTES
-from latchkey.common.events import InstanceReport
+from latchkey.common.events import InstanceReport, TokenStateSnapshot
 from latchkey.common.service_client import ServiceError
 from latchkey.common.tokenstate.receipts import APPLIED_PER_REPORT, USED_PER_REPORT, Receipts
 from latchkey.common.tokenstate.sequencer import Sequencer
@@ -65,3 +65,27 @@ async def test_a_refused_report_is_dropped_not_retried_for_ever() -> None:
     source.refuse = False
     await receipts.send()
     assert source.reports[-1].applied == []
+
+
+class SnapshotAt(Collecting):
+    def __init__(self, seq: int) -> None:
+        super().__init__()
+        self.seq = seq
+
+    async def snapshot(self) -> TokenStateSnapshot:
+        return TokenStateSnapshot(
+            seq=self.seq, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+        )
+
+
+async def test_the_receipt_of_a_loaded_snapshot_says_it_caught_up() -> None:
+    """A snapshot stands for every change before it that the instance never saw as an event
+    (it started, or restarted, after them): the registry reads its receipt as when it caught
+    up with each."""
+    source = SnapshotAt(7)
+    sequencer = Sequencer(TokenStateView(), source)
+    receipts = Receipts(source, sequencer, instance_id="i", service="s", mode=lambda: "live")
+    await sequencer.load_snapshot()
+    receipts.applied(8)  # then an event, applied as itself
+    await receipts.send()
+    assert [(a.seq, a.caught_up) for a in source.reports[-1].applied] == [(7, True), (8, False)]

@@ -12,14 +12,19 @@ import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 
+from latchkey.common.edge import OUTAGES
 from latchkey.common.health import add_readiness_check
-from latchkey.common.lifecycle import CleanupContext
+from latchkey.common.lifecycle import CleanupContext, background
 from latchkey.common.migrations import Migrations
+from latchkey.common.outages import Outage, is_database_outage
 from latchkey.common.settings import DatabaseSettings, masked_url
 
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
+"""A new pool connection that takes longer than this is an outage (asyncpg's default is a
+minute, which a request would wait out before answering 503)."""
 
 Connection: TypeAlias = asyncpg.Connection
 
@@ -67,10 +72,14 @@ async def open_pool(dsn: SecretStr, *, size: int, timeout: float) -> AsyncIterat
     await probe.close()
     pool = await asyncpg.create_pool(
         dsn.get_secret_value(),
-        min_size=min(2, size),
+        # No floor: asyncpg keeps one by reconnecting in the background, logging a traceback
+        # at each try, so an outage would be a stack of traces; connections are made as
+        # requests need them, and stay (max_inactive_connection_lifetime) while they do.
+        min_size=0,
         max_size=size,
         init=init_connection,
         connection_class=PooledConnection,
+        timeout=CONNECT_TIMEOUT,
         # The default recycles every connection after 50k queries, a needless latency spike.
         max_queries=10_000_000,
         max_inactive_connection_lifetime=300,
@@ -106,13 +115,25 @@ def pool_context(
             settings.database_url, size=settings.database_pool_size, timeout=startup_timeout
         ) as pool:
             app[POOL] = pool
-            add_readiness_check(app, "database", lambda: database_ready(pool))
-            yield
+            outage = app[OUTAGES].of("database")
+            outage.probe = lambda: pool.fetchval("SELECT 1")
+            add_readiness_check(app, "database", lambda: database_ready(pool, outage))
+            async with background(outage.watch(), name="database-outage"):
+                yield
 
     return context
 
 
-async def database_ready(pool: asyncpg.Pool) -> tuple[bool, str]:
-    """Readiness probe: a round trip to the database."""
-    await pool.fetchval("SELECT 1")
+async def database_ready(pool: asyncpg.Pool, outage: Outage | None = None) -> tuple[bool, str]:
+    """Readiness probe: a round trip to the database (an outage it finds is logged once,
+    like one a request finds)."""
+    try:
+        await pool.fetchval("SELECT 1")
+    except Exception as exc:
+        if outage is None or not is_database_outage(exc):
+            raise
+        outage.failed(exc)
+        return False, f"unavailable ({type(exc).__name__})"
+    if outage is not None:
+        outage.answered()
     return True, "ok"

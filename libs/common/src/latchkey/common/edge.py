@@ -18,6 +18,7 @@ from aiohttp import web
 
 from latchkey.common import errors
 from latchkey.common.metrics import METRICS, RequestStats
+from latchkey.common.outages import Outages
 from latchkey.common.web import as_api_error, error_response
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,18 @@ UNMATCHED = "unmatched"
 @dataclass(frozen=True)
 class Edge:
     stats: RequestStats
+    outages: Outages
     wrappers: Sequence[Wrapper] = ()
 
 
 EDGE = web.AppKey("edge", Edge)
+OUTAGES = web.AppKey("outages", Outages)
 
 
 def setup_edge(app: web.Application, wrappers: Sequence[Wrapper] = ()) -> None:
-    app[EDGE] = Edge(app[METRICS].requests, tuple(wrappers))
+    app[OUTAGES] = Outages()
+    app[METRICS].registry.register(app[OUTAGES])
+    app[EDGE] = Edge(app[METRICS].requests, app[OUTAGES], tuple(wrappers))
     app.on_startup.append(_add_fallback)
 
 
@@ -78,7 +83,7 @@ def _behind_edge(
             if isinstance(exc, web.HTTPException) and exc.status < 400:
                 observe(route, request.method, exc.status, time.perf_counter() - started)
                 raise
-            response = _error_response(request, exc, error_page)
+            response = _error_response(request, exc, edge.outages, error_page)
         observe(route, request.method, response.status, time.perf_counter() - started)
         return response
 
@@ -86,14 +91,17 @@ def _behind_edge(
 
 
 def _error_response(
-    request: web.Request, exc: Exception, error_page: ErrorPage | None
+    request: web.Request, exc: Exception, outages: Outages, error_page: ErrorPage | None
 ) -> web.StreamResponse:
     """The envelope (or the route's page) for a known error; a plain 500 for the unexpected,
-    logged with its trace (the log formatter masks tokens) but never sent."""
+    logged with its trace (the log formatter masks tokens) but never sent. A dependency that
+    cannot be reached is a 503 with its reason, logged once per outage rather than per request."""
     error = as_api_error(exc)
     if error is None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         error = errors.InternalError()
+    elif error.dependency is not None:
+        outages.of(error.dependency).failed(exc)
     if error_page is not None:
         page = error_page(request, error)
         if page is not None:

@@ -19,7 +19,7 @@ envelope `{"message", "code", "reason", "data"}` with `code` equal to the HTTP s
 | 429 | too_many_attempts | TooManyAttempts |
 | 500 | internal_error | InternalError |
 | 502 | upstream_unavailable | UpstreamUnavailable |
-| 503 | service_unavailable, database_unavailable, broker_unavailable | ServiceUnavailable, ... |
+| 503 | service_unavailable, database_unavailable | ServiceUnavailable, DatabaseUnavailable |
 | 504 | upstream_timeout | UpstreamTimeout |
 """
 
@@ -33,6 +33,9 @@ class ApiError(Exception):
     status: int = 500
     reason: str = "internal_error"
     message: str = "Something went wrong on our side."
+    dependency: str | None = None
+    """The dependency whose outage this answer reports (the edge logs one line per outage,
+    not one per request)."""
 
     def __init__(
         self,
@@ -193,6 +196,7 @@ class ServiceUnavailable(ApiError):
 class DatabaseUnavailable(ServiceUnavailable):
     reason = "database_unavailable"
     message = "The database cannot be reached right now; try again shortly."
+    dependency = "database"
 
 
 class UpstreamTimeout(ApiError):

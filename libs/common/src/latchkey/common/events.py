@@ -170,6 +170,8 @@ class EventPage(ApiModel):
 class AppliedEvent(ApiModel):
     seq: int = Field(ge=0, le=BIGINT_MAX, description="0: the empty snapshot a view starts from.")
     applied_at: UtcDatetime
+    caught_up: bool = False
+    """Reached by loading a snapshot (at a start or a reload), not by applying the event."""
 
 
 class TokenUse(ApiModel):

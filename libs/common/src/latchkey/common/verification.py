@@ -137,6 +137,10 @@ class JwksKeySource:
         await self._refresh(force=found is None)
         found = self._keys.get(kid)
         if found is None:
+            if not self._keys:
+                # No key fetched yet (a fetch this caller waited on failed): that says
+                # nothing of the token, so it is not called invalid.
+                raise KeysUnavailable()
             raise errors.TokenInvalid("The access token is signed with an unknown key.")
         return found
 

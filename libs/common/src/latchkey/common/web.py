@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from latchkey.common import errors
 from latchkey.common.domains import origin_host_port
+from latchkey.common.outages import is_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def as_api_error(exc: BaseException) -> errors.ApiError | None:
         error_class = errors.error_for_status(exc.status)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_class(headers=headers)
+    if is_database_outage(exc):
+        return errors.DatabaseUnavailable()
     return None
 
 

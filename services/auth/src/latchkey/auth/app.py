@@ -134,7 +134,9 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: AuthSettings) -> web.Application:
-    app = base_app(settings, title="Latchkey auth")
+    # Ready with its database and a token state that can decide (live, or asking the
+    # registry); the broker is reported beside: its outage shows in the token state.
+    app = base_app(settings, title="Latchkey auth", ready_when=("database", "token_state"))
     app[SETTINGS] = settings
     app[NETWORK] = TrustedProxies(settings.trusted_proxies)
     app[SEALER] = Sealer(settings.key_encryption_key)  # refuses at once without a key

@@ -93,7 +93,14 @@ def create_app(settings: RouterSettings) -> web.Application:
     proxies = TrustedProxies(settings.trusted_proxies)
     # Behind a trusted proxy only: every wrapper is paid by every forward-auth request.
     wrappers = [as_browser_saw_it(proxies)] if proxies else []
-    app = base_app(settings, title="Latchkey portal router", wrappers=wrappers)
+    # Ready while its token state can decide (live, or asking the registry); the broker is
+    # reported beside: its outage shows in the token state.
+    app = base_app(
+        settings,
+        title="Latchkey portal router",
+        wrappers=wrappers,
+        ready_when=("token_state",),
+    )
     app[SETTINGS] = settings
     app[NETWORK] = proxies
     app[ROUTES] = RouteTable(settings.all_routes())

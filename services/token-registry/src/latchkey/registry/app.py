@@ -11,6 +11,7 @@ from latchkey.common.app import base_app
 from latchkey.common.appkeys import ADMISSION, BROKER, CREDENTIALS, POOL, VERIFIER
 from latchkey.common.auth_client import AuthClient
 from latchkey.common.db import pool_context
+from latchkey.common.edge import OUTAGES
 from latchkey.common.lifecycle import background
 from latchkey.common.migrations import Migrations
 from latchkey.common.sealing import Sealer
@@ -32,6 +33,7 @@ from latchkey.registry.console.routes import setup_console
 from latchkey.registry.event_keys import load_signer
 from latchkey.registry.local_source import LocalStateSource
 from latchkey.registry.relay import OutboxRelay
+from latchkey.registry.relay_health import report_relay_health
 from latchkey.registry.routes import setup_routes
 from latchkey.registry.settings import RegistrySettings
 from latchkey.registry.state import RecordFacts, RecordsDigest
@@ -48,8 +50,18 @@ async def event_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    relay = OutboxRelay(settings=app[SETTINGS], broker=app[BROKER], signer=app[EVENT_SIGNER])
+    relay = OutboxRelay(
+        settings=app[SETTINGS],
+        broker=app[BROKER],
+        signer=app[EVENT_SIGNER],
+        outage=app[OUTAGES].of("database"),
+    )
     app[RELAY] = relay
+    settings = app[SETTINGS]
+    # A heartbeat goes out every heartbeat_interval: a few missed, or the staleness bound
+    # passed, and the relay is not doing its part.
+    bound = max(3 * settings.heartbeat_interval, settings.max_staleness)
+    report_relay_health(app, relay, publish_bound=bound)
     async with background(relay.run(), name="outbox-relay"):
         yield
 
@@ -62,7 +74,9 @@ async def auth_client_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def local_source(app: web.Application) -> LocalStateSource:
-    return LocalStateSource(app[POOL], app[VERIFIER], app[EVENT_KEYS], app[RECORDS_DIGEST])
+    return LocalStateSource(
+        app[POOL], app[VERIFIER], app[EVENT_KEYS], app[RECORDS_DIGEST], app[OUTAGES].of("database")
+    )
 
 
 async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -72,7 +86,9 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: RegistrySettings) -> web.Application:
-    app = base_app(settings, title="Latchkey token registry")
+    # Ready with its database: it serves introspection and the admin API whether or not it
+    # relays (its relay, broker and own token state are reported beside, in /readyz).
+    app = base_app(settings, title="Latchkey token registry", ready_when=("database",))
     app[SETTINGS] = settings
     app[SEALER] = Sealer(settings.key_encryption_key)  # refuses at once without a key
     app[CSRF] = CsrfGuard(settings.registry_credential)

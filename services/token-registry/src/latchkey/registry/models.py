@@ -174,6 +174,11 @@ class InstanceDelivery(ApiModel):
     applied: bool
     applied_at: datetime | None
     latency_ms: float | None = Field(description="From the change's commit to its application.")
+    caught_up: bool = Field(
+        default=False,
+        description="It took the change by catching up (a snapshot loaded after a start or a "
+        "restart), not as the change itself: `appliedAt` is when it caught up.",
+    )
 
 
 class DeliveryReceipt(ApiModel):

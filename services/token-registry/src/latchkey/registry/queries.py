@@ -164,8 +164,9 @@ SET service = EXCLUDED.service, applied_seq = EXCLUDED.applied_seq, mode = EXCLU
     started_at = EXCLUDED.started_at, reported_at = now()"""
 
 INSERT_DELIVERIES = """
-INSERT INTO registry.deliveries (seq, instance_id, applied_at)
-SELECT d.seq, $1, d.applied_at FROM unnest($2::bigint[], $3::timestamptz[]) AS d(seq, applied_at)
+INSERT INTO registry.deliveries (seq, instance_id, applied_at, caught_up)
+SELECT d.seq, $1, d.applied_at, d.caught_up
+FROM unnest($2::bigint[], $3::timestamptz[], $4::boolean[]) AS d(seq, applied_at, caught_up)
 ON CONFLICT DO NOTHING"""
 
 LIVE_INSTANCES = """
@@ -176,7 +177,15 @@ ORDER BY service, instance_id"""
 SELECT_EVENT = "SELECT seq, type, created_at FROM registry.events WHERE seq = $1"
 
 SELECT_DELIVERIES = """
-SELECT instance_id, applied_at FROM registry.deliveries WHERE seq = $1"""
+SELECT i.instance_id, d.seq, d.applied_at, d.caught_up
+FROM unnest($2::text[]) AS i(instance_id)
+CROSS JOIN LATERAL (
+    SELECT seq, applied_at, caught_up FROM registry.deliveries
+    WHERE instance_id = i.instance_id AND seq >= $1
+    ORDER BY seq LIMIT 1
+) AS d"""
+"""Each instance's first receipt at or after a change: of the change itself, or (when the
+instance took it with a snapshot) of when it caught up."""
 
 PRUNE_INSTANCES = """
 DELETE FROM registry.instances WHERE reported_at < now() - make_interval(secs => $1)"""

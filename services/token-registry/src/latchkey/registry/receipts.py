@@ -31,19 +31,22 @@ async def delivery(pool: asyncpg.Pool, *, seq: int, timeout: float) -> DeliveryR
     async with pool.acquire() as conn:
         event = await repo.get_event_header(conn, seq=seq)
         rows = await repo.live_instances(conn, timeout=timeout)
-        applied_at = await repo.deliveries(conn, seq=seq)
+        done = [row["instance_id"] for row in rows if row["applied_seq"] >= seq]
+        found = await repo.deliveries(conn, seq=seq, instance_ids=done)
     items = []
     for row in rows:
-        done = row["applied_seq"] >= seq
-        when = applied_at.get(row["instance_id"]) if done else None
+        # An instance that took the change with a snapshot (it started after it, or applied
+        # more than it could report) has no receipt for it: it has one for when it caught up.
+        when, caught_up = found.get(row["instance_id"], (None, False))
         latency = (when - event["created_at"]).total_seconds() * 1000 if when else None
         items.append(
             InstanceDelivery(
                 instance_id=row["instance_id"],
                 service=row["service"],
-                applied=done,
+                applied=row["applied_seq"] >= seq,
                 applied_at=when,
                 latency_ms=latency,
+                caught_up=caught_up,
             )
         )
     pending = [item.instance_id for item in items if not item.applied]

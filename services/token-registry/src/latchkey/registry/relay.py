@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractExchange
+from aio_pika.abc import AbstractConnection, AbstractExchange
 
 from latchkey.common.amqp import Broker
-from latchkey.common.db import connect_with_retry, init_connection
+from latchkey.common.db import init_connection
 from latchkey.common.event_signing import EventSigner
 from latchkey.common.events import Heartbeat
 from latchkey.common.lifecycle import wait_event
+from latchkey.common.outages import Outage, is_database_outage
 from latchkey.registry import queries
 from latchkey.registry import repository as repo
 from latchkey.registry.settings import RegistrySettings
@@ -35,19 +36,40 @@ BATCH_SIZE = 500
 PRUNE_INTERVAL = 3600.0
 RETRY_DELAY = 1.0
 PUBLISH_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 FORGET_INSTANCES_AFTER = 3600.0
 
-Role = Literal["starting", "leader", "standby"]
+Role = Literal["starting", "leader", "standby", "unavailable"]
+"""leader: holds the relay lock and publishes; standby: another instance holds it;
+unavailable: cannot relay now (its database or broker is away), retrying."""
+
+
+class Interrupted(Exception):
+    """The relay's database connection or broker channel closed under it."""
 
 
 class OutboxRelay:
     """Runs in every registry instance; publishes only while it holds the relay lock."""
 
-    def __init__(self, *, settings: RegistrySettings, broker: Broker, signer: EventSigner) -> None:
+    def __init__(
+        self,
+        *,
+        settings: RegistrySettings,
+        broker: Broker,
+        signer: EventSigner,
+        outage: Outage | None = None,
+    ) -> None:
         self._settings = settings
         self._broker = broker
         self._signer = signer
+        self._outage = outage
         self.role: Role = "starting"
+        self.why = "starting"
+        """Why the relay is in its role, for people (readiness, logs)."""
+        self.published_at: float | None = None
+        """When (monotonic) the broker last confirmed a message of ours, while leading."""
+        self.published = 0
+        """Events this instance has published."""
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -57,6 +79,8 @@ class OutboxRelay:
                 await self._attempt()
             except asyncio.CancelledError:
                 raise
+            except Interrupted as exc:
+                self._step_down(str(exc))
             except (
                 OSError,
                 asyncpg.PostgresError,
@@ -64,6 +88,8 @@ class OutboxRelay:
                 aio_pika.exceptions.AMQPError,
                 TimeoutError,
             ) as exc:
+                if self._outage is not None and is_database_outage(exc):
+                    self._outage.failed(exc)  # one line per outage, however many retries
                 self._step_down(type(exc).__name__)
             except Exception:
                 log.exception("relay failed; starting over")
@@ -75,24 +101,44 @@ class OutboxRelay:
             log.warning(
                 "this instance no longer relays the outbox (%s); another may take over", why
             )
-        else:
+        elif self.role != "unavailable":
             log.info("relay attempt interrupted (%s); trying again", why)
-        self.role = "standby"
+        else:
+            log.debug("relay attempt interrupted (%s); trying again", why)
+        self.role, self.why = "unavailable", why
+
+    @property
+    def broker_connected(self) -> bool:
+        return self._broker.connected
+
+    def seconds_since_publish(self) -> float:
+        if self.published_at is None:
+            return float("inf")
+        return time.monotonic() - self.published_at
 
     async def _attempt(self) -> None:
-        conn = await connect_with_retry(
-            self._settings.database_url, timeout=self._settings.startup_timeout
+        # The broker first: an instance that cannot publish must not hold the lock meanwhile,
+        # so another that can takes over.
+        if not self._broker.connected and self.role != "unavailable":
+            self._step_down("the broker is unavailable")
+        connection = await self._broker.connection()
+        conn = await asyncpg.connect(
+            self._settings.database_url.get_secret_value(), timeout=CONNECT_TIMEOUT
         )
+        if self._outage is not None:
+            self._outage.answered()
         await init_connection(conn)
         try:
             if not await repo.try_relay_lock(conn):
-                self.role = "standby"
+                if self.role != "standby":
+                    log.info("another instance relays the outbox; this one stands by")
+                self.role, self.why = "standby", "another instance holds the relay lock"
                 await asyncio.sleep(self._settings.relay_poll_interval)
                 return
-            self.role = "leader"
+            self.role, self.why = "leader", "holds the relay lock"
             log.info("this instance now relays the outbox")
             await conn.add_listener(queries.EVENTS_CHANNEL, self._on_notify)
-            await self._relay(conn)
+            await self._relay(conn, connection)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
@@ -100,13 +146,16 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _relay(self, conn: asyncpg.Connection) -> None:
-        connection = await self._broker.connection()
+    async def _relay(self, conn: asyncpg.Connection, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         try:
             exchange = await self._broker.declare_exchange(channel)
             next_heartbeat = next_prune = time.monotonic()
-            while not conn.is_closed() and not channel.is_closed:
+            while True:
+                if conn.is_closed():
+                    raise Interrupted("its database connection closed")
+                if channel.is_closed:
+                    raise Interrupted("its broker channel closed")
                 # Clear before scanning: a NOTIFY that lands during the scan wakes the next wait.
                 self._wake.clear()
                 published = await self._publish_pending(conn, exchange)
@@ -145,7 +194,9 @@ class OutboxRelay:
                 for seq, payload in pending
             )
         )
+        self.published_at = time.monotonic()
         await repo.mark_published(conn, seqs=[seq for seq, _ in pending])
+        self.published += len(pending)
         return len(pending)
 
     def _message(self, body: bytes, **properties: Any) -> aio_pika.Message:
@@ -160,7 +211,11 @@ class OutboxRelay:
     async def _publish_heartbeat(
         self, conn: asyncpg.Connection, exchange: AbstractExchange
     ) -> None:
-        heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=datetime.now(UTC))
+        # Stamped before the read: the registry had committed at least `seq` by `at`. Stamped
+        # after, a commit in between would let an instance believe itself complete up to a
+        # moment it is not, and so fresher than it is.
+        at = datetime.now(UTC)
+        heartbeat = Heartbeat(seq=await repo.latest_seq(conn), at=at)
         await exchange.publish(
             self._message(
                 heartbeat.model_dump_json(by_alias=True).encode(),
@@ -173,6 +228,7 @@ class OutboxRelay:
             mandatory=False,
             timeout=PUBLISH_TIMEOUT,
         )
+        self.published_at = time.monotonic()
 
     async def _prune(self, conn: asyncpg.Connection) -> None:
         removed = await repo.prune_events(conn, older_than_days=self._settings.event_retention_days)

@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 
 from latchkey.common import errors
-from latchkey.common.clock import utc_now
 from latchkey.common.db import Connection
 from latchkey.common.events import (
     InstanceReport,
@@ -220,8 +219,9 @@ async def try_relay_lock(conn: Connection) -> bool:
     return locked
 
 
-async def snapshot(conn: Connection) -> TokenStateSnapshot:
-    """Read inside a REPEATABLE READ transaction so state and seq agree."""
+async def snapshot(conn: Connection, *, at: datetime) -> TokenStateSnapshot:
+    """Read inside a REPEATABLE READ transaction so state and seq agree; `at` is when the
+    registry was at least this far, taken before the transaction's first read."""
     seq = await latest_seq(conn)
     revoked = await conn.fetch(queries.SNAPSHOT_REVOKED)
     disabled = await conn.fetch(queries.SNAPSHOT_DISABLED)
@@ -230,7 +230,7 @@ async def snapshot(conn: Connection) -> TokenStateSnapshot:
     policy = await get_policy(conn)
     return TokenStateSnapshot(
         seq=seq,
-        at=utc_now(),
+        at=at,
         revoked=[TokenRef.model_validate(dict(row)) for row in revoked],
         disabled=[TokenRef.model_validate(dict(row)) for row in disabled],
         domains=[TokenDomains.model_validate(dict(row)) for row in domains],
@@ -285,6 +285,7 @@ async def record_report(conn: Connection, *, report: InstanceReport) -> None:
             report.instance_id,
             [item.seq for item in report.applied],
             [item.applied_at for item in report.applied],
+            [item.caught_up for item in report.applied],
         )
 
 
@@ -299,9 +300,16 @@ async def get_event_header(conn: Connection, *, seq: int) -> dict[str, Any]:
     return dict(row)
 
 
-async def deliveries(conn: Connection, *, seq: int) -> dict[str, datetime]:
-    rows = await conn.fetch(queries.SELECT_DELIVERIES, seq)
-    return {row["instance_id"]: row["applied_at"] for row in rows}
+async def deliveries(
+    conn: Connection, *, seq: int, instance_ids: list[str]
+) -> dict[str, tuple[datetime, bool]]:
+    """Per instance, its first receipt at or after `seq`: when, and whether it caught up
+    then (a snapshot, or a receipt of a later change) rather than applying `seq` itself."""
+    rows = await conn.fetch(queries.SELECT_DELIVERIES, seq, instance_ids)
+    return {
+        row["instance_id"]: (row["applied_at"], row["caught_up"] or row["seq"] != seq)
+        for row in rows
+    }
 
 
 async def prune_receipts(

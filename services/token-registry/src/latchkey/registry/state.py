@@ -28,15 +28,20 @@ class EventsPruned(errors.Gone):
 
 
 async def snapshot(pool: asyncpg.Pool) -> TokenStateSnapshot:
+    at = utc_now()  # before the read: see events_after
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
-        return await repo.snapshot(conn)
+        return await repo.snapshot(conn, at=at)
 
 
 async def events_after(pool: asyncpg.Pool, *, after: int, limit: int) -> EventPage:
-    """The events after `after`, in order; 410 when some of them have been pruned."""
+    """The events after `after`, in order; 410 when some of them have been pruned. `at` is
+    taken before the read: everything committed by then is in the answer, so an instance
+    that applies it is complete up to `at` (stamped after, a commit in between would make it
+    believe itself fresher than it is)."""
+    at = utc_now()
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
@@ -46,7 +51,7 @@ async def events_after(pool: asyncpg.Pool, *, after: int, limit: int) -> EventPa
         oldest = await repo.oldest_event_seq(conn)
     if after < latest and (oldest is None or oldest > after + 1):
         raise EventsPruned()
-    return EventPage(events=[parse_event(item) for item in payloads], latest=latest, at=utc_now())
+    return EventPage(events=[parse_event(item) for item in payloads], latest=latest, at=at)
 
 
 class RecordsDigest:

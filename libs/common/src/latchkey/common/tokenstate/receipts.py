@@ -57,10 +57,17 @@ class Receipts:
         self._last_sent = float("-inf")
         self.reports = 0
         sequencer.on_applied(self.applied)
+        sequencer.on_loaded(self.caught_up)
 
     def applied(self, seq: int) -> None:
         self._applied.append(AppliedEvent(seq=seq, applied_at=datetime.now(UTC)))
         self._wake.set()
+
+    def caught_up(self, seq: int) -> None:
+        """`seq` came with a snapshot: its receipt says so, and so stands (in the registry)
+        for every change before it that this instance never saw as an event."""
+        if self._applied and self._applied[-1].seq == seq:
+            self._applied[-1] = self._applied[-1].model_copy(update={"caught_up": True})
 
     def used(self, jti: UUID) -> None:
         if len(self._used) < MAX_USED or jti in self._used:

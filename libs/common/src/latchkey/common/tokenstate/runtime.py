@@ -132,12 +132,18 @@ class TokenState:
     # --- health ----------------------------------------------------------------------------
 
     async def ready(self) -> tuple[bool, str]:
+        """Whether this instance can decide tokens: live, or stale and asking the registry
+        about each (introspect mode). Stale in deny mode it refuses every token, and before
+        its first snapshot it has nothing to decide with."""
         mode = self.mode()
         if mode == "live":
             return True, f"live at {self.view.seq}"
-        staleness = self.sequencer.staleness()
-        detail = "not loaded yet" if mode == "starting" else f"stale for {staleness:.1f}s"
-        return False, f"{detail} ({self._stale_mode} mode)"
+        if mode == "starting":
+            return False, "not loaded yet"
+        detail = f"stale for {self.sequencer.staleness():.1f}s at {self.view.seq}"
+        if mode == "introspect":
+            return True, f"{detail}: asking the registry about each token (introspect mode)"
+        return False, f"{detail}: refusing tokens until back in step (deny mode)"
 
     async def watch(self) -> None:
         """Say when the view goes stale and when it is live again (one line each)."""

@@ -47,6 +47,7 @@ class Sequencer:
         self._pending: dict[int, TokenEvent] = {}
         self._lock = asyncio.Lock()
         self._applied_listeners: list[AppliedListener] = []
+        self._loaded_listeners: list[AppliedListener] = []
         self.latest_known = 0
         """The newest sequence number heard of (an event or a heartbeat)."""
         self._fresh: tuple[float, float] | None = None
@@ -55,7 +56,12 @@ class Sequencer:
         """The newest heartbeat heard while behind: (its seq, its time, when it came)."""
 
     def on_applied(self, listener: AppliedListener) -> None:
+        """Call `listener` with each sequence number applied (a snapshot's too)."""
         self._applied_listeners.append(listener)
+
+    def on_loaded(self, listener: AppliedListener) -> None:
+        """Call `listener` with a loaded snapshot's sequence number (after `on_applied`)."""
+        self._loaded_listeners.append(listener)
 
     @property
     def behind(self) -> bool:
@@ -164,6 +170,8 @@ class Sequencer:
             self._mark_fresh(snapshot.at.timestamp(), asked_at)
         self._heartbeat_caught_up()
         for listener in self._applied_listeners:
+            listener(self.view.seq)
+        for listener in self._loaded_listeners:
             listener(self.view.seq)
 
     # --- applying -------------------------------------------------------------------------

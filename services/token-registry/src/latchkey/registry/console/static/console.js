@@ -29,7 +29,7 @@ function renderReceipt(section, receipt) {
     const row = document.createElement("tr");
     const cells = [
       ["Instance", item.instanceId], ["Service", item.service],
-      ["Applied", item.applied ? "yes" : "not yet"],
+      ["Applied", item.applied ? (item.caughtUp ? "yes, on catching up" : "yes") : "not yet"],
       ["After", item.latencyMs == null ? "—" : `${item.latencyMs.toFixed(1)} ms`],
     ];
     for (const [label, text] of cells) {
