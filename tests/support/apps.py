@@ -3,7 +3,7 @@ PostgreSQL and RabbitMQ: most rules are tested this way, without starting proces
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,13 +54,17 @@ class Services:
             except ValueError:
                 return response.status, text
 
-    async def token(self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
-        status, body = await self.call(
-            "auth",
-            "POST",
-            "/auth/v1/login",
-            json={"username": username, "password": password, "channel": "WEB", "platform": "WEB"},
+    async def login(
+        self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD, **extra: Any
+    ) -> tuple[int, Any]:
+        """A login as existing clients send it."""
+        body = {"username": username, "password": password, "channel": "FLUTTER"}
+        return await self.call(
+            "auth", "POST", "/auth/v1/login", json={**body, "platform": "BYTEDESK", **extra}
         )
+
+    async def token(self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
+        status, body = await self.login(username, password, channel="WEB", platform="WEB")
         assert status == 200, body
         token: str = body["data"]["accessToken"]
         return token
@@ -163,3 +167,7 @@ async def running_services(
                 await web.TCPSite(runner, "127.0.0.1", port).start()
             services.apps[name] = app
         yield services
+
+
+ServicesFactory = Callable[..., Awaitable[Services]]
+"""`start_services(names=..., overrides=...)`: services started for a test (a fixture)."""
