@@ -1,4 +1,4 @@
-"""The `latchkey` admin command line against auth and the registry running as processes."""
+"""The `latchkey` admin command line, run as a process, against auth and the registry."""
 
 import re
 import stat
@@ -8,9 +8,10 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.support.apps import Services
 from tests.support.cli import Cli, Run
 from tests.support.processes import free_port
-from tests.support.stack import ADMIN_PASSWORD, USER_PASSWORD, Stack
+from tests.support.stack import ADMIN_PASSWORD, USER_PASSWORD
 
 TOKEN_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
@@ -23,11 +24,13 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def cli(stack: Stack, home: Path) -> Cli:
-    """The command line, pointed at auth and the registry by environment, nobody signed in."""
-    await stack.start("registry", "auth")
-    env = stack.common_env()
-    urls = {name: env[name] for name in ("LATCHKEY_AUTH_URL", "LATCHKEY_REGISTRY_URL")}
+async def cli(services: Services, home: Path) -> Cli:
+    """The command line (a real process), pointed by environment at auth and the registry
+    (in this process), nobody signed in."""
+    urls = {
+        "LATCHKEY_AUTH_URL": services.urls["auth"],
+        "LATCHKEY_REGISTRY_URL": services.urls["registry"],
+    }
     return Cli(home, urls)
 
 
@@ -237,15 +240,15 @@ async def test_domain_policy_is_set_shown_and_cleared(cli: Cli) -> None:
     assert "No global domain policy" in (await cli("policy", "show")).stdout
 
 
-async def test_rotating_keys_publishes_a_second_key(cli: Cli, stack: Stack) -> None:
+async def test_rotating_keys_publishes_a_second_key(cli: Cli, services: Services) -> None:
     await signed_in(cli)
-    before = await stack.call("auth", "GET", "/.well-known/jwks.json")
-    assert len(before.body["keys"]) == 1
+    _, before = await services.call("auth", "GET", "/.well-known/jwks.json")
+    assert len(before["keys"]) == 1
     rotated = await cli("keys", "rotate", "--json")
     assert rotated.code == 0, rotated
-    after = await stack.call("auth", "GET", "/.well-known/jwks.json")
-    kids = [key["kid"] for key in after.body["keys"]]
-    assert kids == [rotated.json()["kid"], before.body["keys"][0]["kid"]]
+    _, after = await services.call("auth", "GET", "/.well-known/jwks.json")
+    kids = [key["kid"] for key in after["keys"]]
+    assert kids == [rotated.json()["kid"], before["keys"][0]["kid"]]
     listed = (await cli("keys", "list", "--json")).json()
     assert [(key["kid"], key["current"]) for key in listed] == [(kids[0], True), (kids[1], False)]
     # The stored token was signed with the old key, and keeps working.

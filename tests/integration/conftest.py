@@ -1,14 +1,11 @@
 """The registry in-process against real PostgreSQL and RabbitMQ, with a test token issuer."""
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from latchkey.registry.app import create_app
-from tests.support.apps import Services, ServicesFactory, running_services
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
 from tests.support.registry import Registry, RegistryFactory, registry_settings
@@ -48,39 +45,3 @@ async def start_registry(
 @pytest.fixture
 async def registry(start_registry: RegistryFactory) -> Registry:
     return await start_registry()
-
-
-@pytest.fixture
-async def start_services(
-    infra: Infra, fresh_database: str, exchange: str
-) -> AsyncIterator[ServicesFactory]:
-    """Start services in this process on real sockets (auth and the registry unless `names`
-    says otherwise), with `overrides` of their settings by service, and wait until their
-    token-state views are live; all stopped after the test."""
-    async with AsyncExitStack() as stack:
-
-        async def start(
-            *,
-            names: tuple[str, ...] = ("registry", "auth"),
-            overrides: dict[str, dict[str, Any]] | None = None,
-        ) -> Services:
-            started = await stack.enter_async_context(
-                running_services(infra, fresh_database, exchange, names=names, overrides=overrides)
-            )
-            await started.live()
-            return started
-
-        yield start
-
-
-@pytest.fixture
-async def services(start_services: ServicesFactory) -> Services:
-    """Auth and the registry in this process: the rules of a login, a token and an event,
-    without starting processes."""
-    return await start_services()
-
-
-@pytest.fixture
-async def every_service(start_services: ServicesFactory) -> Services:
-    """Auth, the registry and the router in this process."""
-    return await start_services(names=("registry", "auth", "router"))
