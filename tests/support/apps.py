@@ -23,7 +23,7 @@ from latchkey.registry.settings import RegistrySettings
 from tests.support.credentials import KEY_ENCRYPTION_KEY, credential_settings
 from tests.support.infra import Infra
 from tests.support.processes import free_port
-from tests.support.stack import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD
+from tests.support.stack import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD, Reply
 
 SESSION_KEY = Fernet.generate_key().decode()
 FAST_HASHING = {"password_time_cost": 1, "password_memory_cost": 8192, "password_parallelism": 1}
@@ -41,7 +41,7 @@ class Services:
 
     async def call(
         self, service: str, method: str, path: str, *, token: str | None = None, **kw: Any
-    ) -> tuple[int, Any]:
+    ) -> Reply:
         headers = dict(kw.pop("headers", {}))
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -50,13 +50,14 @@ class Services:
         ) as response:
             text = await response.text()
             try:
-                return response.status, json.loads(text)
+                body: Any = json.loads(text)
             except ValueError:
-                return response.status, text
+                body = text
+            return Reply(response.status, body, dict(response.headers))
 
     async def login(
         self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD, **extra: Any
-    ) -> tuple[int, Any]:
+    ) -> Reply:
         """A login as existing clients send it."""
         body = {"username": username, "password": password, "channel": "FLUTTER"}
         return await self.call(

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,18 @@ SESSION_KEY = Fernet.generate_key().decode()
 
 @dataclass
 class Reply:
+    """One answer of a service, read whole. It also unpacks as `(status, body)`, the way
+    the shorter in-process tests read it."""
+
     status: int
     body: Any
     headers: dict[str, str]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.status, self.body))
+
+    def __getitem__(self, index: int) -> Any:
+        return (self.status, self.body)[index]
 
     @property
     def data(self) -> Any:
