@@ -62,11 +62,14 @@ async def test_a_refusing_and_a_silent_upstream_are_502_and_504_for_people_and_p
 async def test_an_upstream_that_goes_silent_mid_answer_has_its_answer_cut(
     portal_factory: PortalFactory,
 ) -> None:
+    held: list[asyncio.StreamWriter] = []
+
     async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf of it")
         await writer.drain()
-        await asyncio.sleep(30)
+        await reader.read()  # until the router gives up on it
 
     server = await asyncio.start_server(stalls, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -80,4 +83,7 @@ async def test_an_upstream_that_goes_silent_mid_answer_has_its_answer_cut(
             await portal.get("/agent/app/download", cookies=cookies)
         assert "Traceback" not in portal.stack.router.log_text()
     finally:
+        for writer in held:  # closed here, not by the collector once the loop is gone
+            writer.close()
         server.close()
+        await server.wait_closed()

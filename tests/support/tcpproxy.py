@@ -56,24 +56,31 @@ class TcpProxy:
                 writer.transport.resume_reading()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Every stream is held from the moment it exists, so a cut (or the proxy closing)
+        # aborts it even mid-connect: none is left for the collector after the loop ends.
+        self._writers.add(writer)
         if self.blocked:
-            writer.transport.abort()
+            self._drop(writer)
             return
         upstream = await self._connect()
         if upstream is None:
-            writer.transport.abort()
+            self._drop(writer)
             return
         upstream_reader, upstream_writer = upstream
-        if self.blocked:  # blocked while this one was connecting: it must not outlive the cut
-            upstream_writer.transport.abort()
-            writer.transport.abort()
+        self._writers.add(upstream_writer)
+        if self.blocked or writer.transport.is_closing():  # cut while this one was connecting
+            self._drop(writer, upstream_writer)
             return
-        self._writers.update((writer, upstream_writer))
         if self.stalled:
             self.stall()
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
         )
+
+    def _drop(self, *writers: asyncio.StreamWriter) -> None:
+        for writer in writers:
+            self._writers.discard(writer)
+            writer.transport.abort()
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         start, self._turn = self._turn, (self._turn + 1) % len(self._targets)

@@ -84,7 +84,7 @@ async def test_the_receipt_of_a_loaded_snapshot_says_it_caught_up() -> None:
     up with each."""
     source = SnapshotAt(7)
     sequencer = Sequencer(TokenStateView(), source)
-    receipts = Receipts(source, sequencer, instance_id="i", service="s", mode=lambda: "live")
+    receipts = Receipts(source, sequencer, instance_id="i", service="auth", mode=lambda: "live")
     await sequencer.load_snapshot()
     receipts.applied(8)  # then an event, applied as itself
     await receipts.send()
