@@ -97,7 +97,7 @@ def pg_app(args: argparse.Namespace) -> web.Application:
 
 def introspect_app(args: argparse.Namespace) -> web.Application:
     session: aiohttp.ClientSession | None = None
-    headers = {"Authorization": "Bearer " + os.environ["BENCH_INTERNAL_TOKEN"]}
+    headers = {"Authorization": "Bearer " + os.environ["BENCH_ROUTER_CREDENTIAL"]}
     url = args.registry.rstrip("/") + "/internal/v1/introspect"
 
     async def client(app: web.Application) -> AsyncIterator[None]:

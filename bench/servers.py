@@ -30,8 +30,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from bench import designs
-from latchkey.portal.app import UPSTREAM_TIMEOUT
 from latchkey.portal.proxy import HOP_BY_HOP, NOT_INVENTED  # as the router
+from latchkey.portal.settings import RouterSettings
 
 UPSTREAM_BODY = ("<p>hello from the upstream portal</p>\n" * 3).encode()
 
@@ -73,7 +73,9 @@ def proxy_app(args: argparse.Namespace) -> web.Application:
     async def client(app: web.Application):  # type: ignore[no-untyped-def]
         nonlocal session
         async with aiohttp.ClientSession(
-            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, timeout=UPSTREAM_TIMEOUT
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            timeout=RouterSettings().upstream_timeouts(),
         ) as session:
             yield
 

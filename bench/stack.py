@@ -37,9 +37,14 @@ class Stack:
 
     log_dir: Path
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
-    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    credentials: dict[str, str] = field(
+        default_factory=lambda: {name: secrets.token_urlsafe(32) for name in SERVICES}
+    )
+    """Each service's own credential (`LATCHKEY_<SERVICE>_CREDENTIAL`): the bench presents
+    the one of the service whose call it makes (the registry's to sign, auth's to record)."""
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     session_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    key_encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Process] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
@@ -57,9 +62,9 @@ class Stack:
     def exchange(self) -> str:
         return f"latchkey.bench.{self.run_id}"
 
-    @property
-    def internal(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.internal_token}"}
+    def internal(self, caller: str) -> dict[str, str]:
+        """Headers of an internal call made as service `caller`."""
+        return {"Authorization": f"Bearer {self.credentials[caller]}"}
 
     def url(self, name: str) -> str:
         return self.services[name].url
@@ -71,7 +76,11 @@ class Stack:
             "LATCHKEY_DATABASE_URL": self.database_url,
             "LATCHKEY_AMQP_URL": AMQP_URL,
             "LATCHKEY_EVENTS_EXCHANGE": self.exchange,
-            "LATCHKEY_INTERNAL_TOKEN": self.internal_token,
+            **{
+                f"LATCHKEY_{name.upper()}_CREDENTIAL": credential
+                for name, credential in self.credentials.items()
+            },
+            "LATCHKEY_KEY_ENCRYPTION_KEY": self.key_encryption_key,
             "LATCHKEY_ADMIN_USERNAME": ADMIN_USERNAME,
             "LATCHKEY_ADMIN_PASSWORD": self.admin_password,
             "LATCHKEY_SESSION_KEYS": self.session_key,

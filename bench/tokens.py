@@ -30,7 +30,11 @@ async def limited(calls: list[Callable[[], Awaitable[T]]], *, limit: int) -> lis
 
 async def mint_one(stack: Stack, user_id: str, username: str, *, record: bool = True) -> Token:
     status, answer, _ = await stack.call(
-        "auth", "POST", "/internal/v1/sign", headers=stack.internal, json={"userId": user_id}
+        "auth",
+        "POST",
+        "/internal/v1/sign",
+        headers=stack.internal("registry"),
+        json={"userId": user_id},
     )
     if status != 200:
         raise RuntimeError(f"signing answered {status}: {answer}")
@@ -47,7 +51,7 @@ async def mint_one(stack: Stack, user_id: str, username: str, *, record: bool = 
             "expiresAt": signed["expiresAt"],
         }
         status, answer, _ = await stack.call(
-            "registry", "POST", "/internal/v1/tokens", headers=stack.internal, json=body
+            "registry", "POST", "/internal/v1/tokens", headers=stack.internal("auth"), json=body
         )
         if status != 201:
             raise RuntimeError(f"recording a token answered {status}: {answer}")

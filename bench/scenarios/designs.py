@@ -24,7 +24,7 @@ async def run(ctx: Context) -> list[Figure]:
     introspect = await ctx.server(
         "design-introspect",
         "introspect",
-        env={"BENCH_INTERNAL_TOKEN": stack.internal_token},
+        env={"BENCH_ROUTER_CREDENTIAL": stack.credentials["router"]},
         registry=stack.url("registry"),
         pool=pool,
     )
