@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.support.infra import Infra
 from tests.support.issuer import TokenMinter
-from tests.support.portal import Portal, PortalFactory, ProcessFactory
+from tests.support.portal import Portal, PortalFactory, ProcessFactory, routes
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.stack import Stack
 from tests.support.upstream import upstream_app
@@ -71,24 +71,20 @@ async def portal_factory(stack: Stack, aiohttp_server: Any) -> AsyncIterator[Por
     console's origin, which the router accepts only when told to)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
 
-        async def start(*, admin_app: bool = False, **router_env: str) -> Portal:
+        async def start(*, admin_app: bool = False, **router_env: str) -> Portal[Stack]:
             upstream: TestServer = await aiohttp_server(upstream_app())
             base = str(upstream.make_url("")).rstrip("/")
             await stack.start("registry", "auth")
-            routes = f"/agent/app={base}" + (f",/admin/app={base}+token" if admin_app else "")
-            env: dict[str, str] = {"LATCHKEY_ROUTES": routes}
+            env: dict[str, str] = {"LATCHKEY_ROUTES": routes(base, admin_app=admin_app)}
             if admin_app:
                 env["LATCHKEY_ALLOW_CONSOLE_SHARED_ORIGIN"] = "true"
             env.update(router_env)
             await stack.start("router", **env)
-            admin = await stack.token()
-            agent = await stack.create_user(admin, "agent-one", display_name="Agent One")
-            await stack.create_user(admin, "admin-only", portals=["admin"])
-            return Portal(stack, upstream, client, agent_id=agent["userId"])
+            return await Portal.with_users(stack, upstream, client)
 
         yield start
 
 
 @pytest.fixture
-async def portal(portal_factory: PortalFactory) -> Portal:
+async def portal(portal_factory: PortalFactory) -> Portal[Stack]:
     return await portal_factory()

@@ -29,6 +29,12 @@ SESSION_KEY = Fernet.generate_key().decode()
 FAST_HASHING = {"password_time_cost": 1, "password_memory_cost": 8192, "password_parallelism": 1}
 
 AppFactory = Callable[[web.Application], web.Application]
+BUILDERS: dict[str, tuple[type[Any], Callable[[Any], web.Application]]] = {
+    "registry": (RegistrySettings, create_registry),
+    "auth": (AuthSettings, create_auth),
+    "router": (RouterSettings, create_router),
+}
+"""Each service's settings class and app factory, as its `__main__` uses them."""
 
 
 @dataclass
@@ -38,6 +44,14 @@ class Services:
     http: aiohttp.ClientSession
     urls: dict[str, str]
     apps: dict[str, web.Application] = field(default_factory=dict)
+
+    @property
+    def router_url(self) -> str:
+        return self.urls["router"]
+
+    def admin_url(self) -> str:
+        """Where the router serves the admin portal (and the token console)."""
+        return self.urls["router:admin"]
 
     async def call(
         self, service: str, method: str, path: str, *, token: str | None = None, **kw: Any
@@ -148,23 +162,28 @@ async def running_services(
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     values = settings_for(infra, database_url, exchange, urls, ports)
     for name, extra in (overrides or {}).items():
-        values[name].update(extra)
-    builders = {
-        "registry": lambda: create_registry(RegistrySettings(_env_file=None, **values["registry"])),
-        "auth": lambda: create_auth(AuthSettings(_env_file=None, **values["auth"])),
-        "router": lambda: create_router(RouterSettings(_env_file=None, **values["router"])),
-    }
+        portals = {**values[name]["portals"]}
+        for portal, options in extra.get("portals", {}).items():  # merged: ports stay
+            portals[portal] = {**portals.get(portal, {}), **options}
+        values[name].update({**extra, "portals": portals})
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         services = Services(http, urls)
         for name in names:  # the registry first: auth records its first admin's logins there
-            app = builders[name]()
+            settings_class, create = BUILDERS[name]
+            settings = settings_class(_env_file=None, **values[name])
+            app = create(settings)
             if wrap and name in wrap:
                 app = wrap[name](app)
             runner = Runner(app, shutdown_timeout=1)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
-            for port in [ports[name], *([ports["router:admin"]] if name == "router" else [])]:
+            listening = (
+                settings.listening_ports()
+                if isinstance(settings, RouterSettings)
+                else [ports[name]]
+            )
+            for port in listening:
                 await web.TCPSite(runner, "127.0.0.1", port).start()
             services.apps[name] = app
         yield services

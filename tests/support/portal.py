@@ -1,13 +1,13 @@
-"""The services as real processes, as the end-to-end tests drive them: the environment a
-process gets, and the router in front of auth, the registry and the tests' upstream
-(`Portal`), with what it takes to sign in and call it."""
+"""The router in front of auth, the registry and the tests' upstream (`Portal`), with what it
+takes to sign in and call it, over services run as processes (`Stack`) or in the test's own
+process (`Services`); and the environment a service process gets."""
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 import jwt
@@ -19,7 +19,7 @@ from yarl import URL
 from tests.support.credentials import KEY_ENCRYPTION_KEY, credential_env
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
-from tests.support.stack import USER_PASSWORD, Stack
+from tests.support.stack import USER_PASSWORD, Reply
 
 
 def base_env(infra: Infra, *, database_url: str, exchange: str, auth_url: str) -> dict[str, str]:
@@ -39,6 +39,32 @@ def base_env(infra: Infra, *, database_url: str, exchange: str, auth_url: str) -
 ProcessFactory = Callable[..., Awaitable[ServiceProcess]]
 
 
+class Backend(Protocol):
+    """What a portal needs of the services behind it, run as processes or in-process."""
+
+    @property
+    def router_url(self) -> str: ...
+
+    def admin_url(self) -> str: ...
+
+    async def token(self, username: str = ..., password: str = ...) -> str: ...
+
+    async def call(
+        self, service: str, method: str, path: str, *, token: str | None = None, **kw: Any
+    ) -> Reply: ...
+
+    async def create_user(self, admin: str, username: str, **fields: Any) -> dict[str, Any]: ...
+
+
+BackendT = TypeVar("BackendT", bound=Backend)
+
+
+def routes(upstream: str, *, admin_app: bool) -> str:
+    """LATCHKEY_ROUTES of a portal test: the upstream under /agent/app (and, with `admin_app`,
+    under /admin/app too, passing the token)."""
+    return f"/agent/app={upstream}" + (f",/admin/app={upstream}+token" if admin_app else "")
+
+
 @dataclass
 class Page:
     """An answer from the router, read whole (the tests look at status, headers and body)."""
@@ -55,10 +81,10 @@ class Page:
 
 
 @dataclass
-class Portal:
+class Portal(Generic[BackendT]):
     """The router in front of auth, the registry and the tests' upstream."""
 
-    stack: Stack
+    stack: BackendT
     upstream: TestServer
     client: aiohttp.ClientSession
 
@@ -80,7 +106,7 @@ class Portal:
         """Where the router serves the portal a path names."""
         if path == "/admin" or path.startswith("/admin/"):
             return self.stack.admin_url()
-        return self.stack.router.url
+        return self.stack.router_url
 
     async def get(self, path: str, **kw: Any) -> Page:
         return await self.request("GET", path, **kw)
@@ -151,5 +177,15 @@ class Portal:
 
     agent_id: str = ""
 
+    @classmethod
+    async def with_users(
+        cls, stack: BackendT, upstream: TestServer, client: aiohttp.ClientSession
+    ) -> "Portal[BackendT]":
+        """The portal once its users exist: agent-one (agent) and admin-only (admin)."""
+        admin = await stack.token()
+        agent = await stack.create_user(admin, "agent-one", display_name="Agent One")
+        await stack.create_user(admin, "admin-only", portals=["admin"])
+        return cls(stack, upstream, client, agent_id=agent["userId"])
 
-PortalFactory = Callable[..., Awaitable[Portal]]
+
+PortalFactory = Callable[..., Awaitable[Portal[Any]]]

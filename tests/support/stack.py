@@ -94,6 +94,10 @@ class Stack:
     def router(self) -> ServiceProcess:
         return self.services["router"]
 
+    @property
+    def router_url(self) -> str:
+        return self.router.url
+
     def portals(self, router: str) -> str:
         """LATCHKEY_PORTALS for a router instance: the admin portal on a port of its own."""
         admin = self.ports.setdefault(f"{router}:admin", free_port())

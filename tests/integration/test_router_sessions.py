@@ -1,5 +1,6 @@
-"""Sessions through the router: proxying (HTTP streamed, WebSocket), identity headers, the end
-of a session on revocation, sign-out, the domain policy, frame-ancestors and forward-auth."""
+"""Sessions through the router, in-process: proxying (HTTP streamed, WebSocket), identity
+headers, the end of a session on revocation, sign-out, the domain policy, frame-ancestors,
+forward-auth and each portal on its own port."""
 
 import asyncio
 import hashlib
@@ -41,7 +42,7 @@ async def test_a_live_websocket_is_closed_when_its_token_is_revoked(portal: Port
     token = await portal.agent_token()
     cookies = await portal.session_cookie(token)
     header = {"Cookie": f"latchkey_session={cookies['latchkey_session']}"}
-    url = URL(portal.stack.router.url.replace("http", "ws") + "/agent/app/socket")
+    url = URL(portal.stack.router_url.replace("http", "ws") + "/agent/app/socket")
     async with aiohttp.ClientSession() as client, client.ws_connect(url, headers=header) as ws:
         greeting = await ws.receive_str(timeout=5)
         assert greeting.startswith("user:")
@@ -58,7 +59,7 @@ async def test_a_live_websocket_is_closed_when_its_token_is_revoked(portal: Port
 
 
 async def test_websockets_refuse_without_a_session(portal: Portal) -> None:
-    url = URL(portal.stack.router.url.replace("http", "ws") + "/agent/app/socket")
+    url = URL(portal.stack.router_url.replace("http", "ws") + "/agent/app/socket")
     async with aiohttp.ClientSession() as client:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await client.ws_connect(url)
@@ -142,14 +143,15 @@ async def test_the_upstream_gets_the_cleaned_path_and_the_query_as_sent(portal: 
         assert ".." not in raw, (sent, raw)
 
 
-async def test_an_upstream_failing_mid_answer_cuts_the_answer_short(portal: Portal) -> None:
+async def test_an_upstream_failing_mid_answer_cuts_the_answer_short(
+    portal: Portal, caplog: pytest.LogCaptureFixture
+) -> None:
     cookies = await portal.session_cookie(await portal.agent_token())
     with pytest.raises(aiohttp.ClientPayloadError):
         await portal.get("/agent/app/broken", cookies=cookies)
     assert (await portal.get("/agent/app/who", cookies=cookies)).status == 200
-    log = portal.stack.router.log_text()
-    assert "failed mid-answer" in log
-    assert "unhandled error" not in log
+    assert "failed mid-answer" in caplog.text
+    assert "unhandled error" not in caplog.text
 
 
 async def test_upstream_redirects_to_itself_come_back_under_the_prefix(portal: Portal) -> None:
@@ -175,7 +177,7 @@ async def test_sign_out_ends_the_session_and_revokes_the_token(portal: Portal) -
     )
     assert cross_site.status == 403
     out = await portal.post(
-        "/agent/auth/logout", cookies=cookies, headers={"Origin": portal.stack.router.url}
+        "/agent/auth/logout", cookies=cookies, headers={"Origin": portal.stack.router_url}
     )
     assert out.status == 200
     assert "Max-Age=0" in out.headers["Set-Cookie"]
@@ -325,10 +327,10 @@ async def test_each_portal_is_served_on_its_own_port_and_extra_ports_serve_no_po
     portal_factory: PortalFactory,
 ) -> None:
     extra = free_port()
-    portal = await portal_factory(LATCHKEY_ROUTER_EXTRA_PORTS=str(extra))
+    portal = await portal_factory(router_extra_ports=[extra])
     token = await portal.agent_token()
     admin = await portal.stack.token()
-    router = portal.stack.router.url
+    router = portal.stack.router_url
     admin_origin = portal.stack.admin_url()
     navigate = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 

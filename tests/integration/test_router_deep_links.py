@@ -1,15 +1,11 @@
 """Deep-link login to any page, sessions, errors and hostile input, with the router, auth and
-the registry as real processes and a small upstream of the tests' own."""
+the registry in-process and a small upstream of the tests' own."""
 
-import json
-from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import jwt
 
-from tests.support.portal import Portal
-from tests.support.processes import free_port
-from tests.support.stack import Stack
+from tests.support.portal import Portal, PortalFactory
 
 
 def cookie_attributes(set_cookie: str) -> dict[str, str]:
@@ -192,7 +188,7 @@ async def test_the_login_form_signs_in_with_a_password(portal: Portal) -> None:
         assert cookie[0] == "latchkey_csrf"
         return csrf, {"latchkey_csrf": cookie[1]}
 
-    origin = {"Origin": portal.stack.router.url}
+    origin = {"Origin": portal.stack.router_url}
     csrf, cookies = await form()
     wrong = await portal.post(
         "/agent/auth/login",
@@ -227,12 +223,8 @@ async def test_the_login_form_refuses_cross_site_posts(portal: Portal) -> None:
     assert response.status == 403
 
 
-async def test_single_use_links_work_once(stack: Stack, portal_factory: Any) -> None:
-    portal = await portal_factory(
-        LATCHKEY_PORTALS=json.dumps(
-            {"agent": {"singleUseLinks": True}, "admin": {"port": free_port()}}
-        )
-    )
+async def test_single_use_links_work_once(portal_factory: PortalFactory) -> None:
+    portal = await portal_factory(portals={"agent": {"singleUseLinks": True}})
     token = await portal.agent_token()
     first = await portal.get(f"/agent/app?accessToken={token}")
     assert first.status == 303
