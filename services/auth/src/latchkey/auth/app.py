@@ -31,6 +31,7 @@ from latchkey.common.amqp import broker_context
 from latchkey.common.app import base_app
 from latchkey.common.appkeys import ADMISSION, CREDENTIALS, POOL, TOKEN_STATE, VERIFIER
 from latchkey.common.db import pool_context
+from latchkey.common.edge import OUTAGES
 from latchkey.common.lifecycle import background
 from latchkey.common.migrations import Migrations
 from latchkey.common.network import TrustedProxies
@@ -98,7 +99,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         registry = RegistryClient(settings.registry_url, app[CREDENTIALS], session)
         app[REGISTRY] = registry
-        revocations = Revocations(app[POOL], registry)
+        revocations = Revocations(app[POOL], registry, app[OUTAGES].of("database"))
         app[REVOCATIONS] = revocations
         issuer = Issuer(
             keys=app[KEYSTORE],

@@ -18,6 +18,7 @@ from latchkey.auth import repository as repo
 from latchkey.common.contracts import ServiceRevoke
 from latchkey.common.db import Connection
 from latchkey.common.models import Actor
+from latchkey.common.outages import Outage, is_database_outage
 from latchkey.common.registry_client import RegistryClient, RegistryError, RegistryUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ HOLD_SECONDS = 30.0
 
 
 class Revocations:
-    def __init__(self, pool: asyncpg.Pool, registry: RegistryClient) -> None:
+    def __init__(self, pool: asyncpg.Pool, registry: RegistryClient, outage: Outage) -> None:
         self._pool = pool
         self._registry = registry
+        self._outage = outage
+        """The database's outage tracker: a retry that meets an outage says so once."""
 
     @staticmethod
     async def queue(conn: Connection, *, user_id: UUID, reason: str, actor: Actor) -> int:
@@ -80,6 +83,9 @@ class Revocations:
             try:
                 while await self.deliver():
                     pass
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.info("pending revocations not delivered yet: %s", type(exc).__name__)
+            except Exception as exc:
+                if is_database_outage(exc):
+                    self._outage.failed(exc)  # one line per outage, not one a second
+                else:  # a bug: loud, but what is owed is still delivered once it is fixed
+                    log.exception("delivering pending revocations failed; retrying")
             await asyncio.sleep(RETRY_INTERVAL)
