@@ -70,7 +70,7 @@ async def run_soak(config: SoakConfig) -> SoakResult:
         )
         load = [supply.run(), revoker.run(), _watch_lag(lags)]
         load += [signed_in_user(found, router, token, clock) for router, token in sessions]
-        async with _running(load) as stop:
+        async with _running(load) as stop, revoker.cancelled_on_exit():
             phases = [await _phase(found, plan, clock, started) for plan in config.schedule()]
             phases.append(await _last_checks(found, clock, revoker, started, stop))
     say(started, "done")

@@ -2,9 +2,10 @@
 rate, each followed on every instance."""
 
 import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,18 @@ class Revoker:
         for task in list(self._follows):
             task.cancel()
         await asyncio.gather(*self._follows, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def cancelled_on_exit(self) -> AsyncIterator[None]:
+        """Calls and follows still under way when the soak ends early (a phase failed) are
+        cancelled before the sessions they use close, rather than failing one by one later."""
+        try:
+            yield
+        finally:
+            left = [*self._calls, *self._follows]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
     async def _revoke(self, revocation: Revocation) -> None:
         url = f"{self._rig.registry_url}/api/v1/tokens/{revocation.jti}/revoke"
