@@ -53,11 +53,12 @@ async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
         workers=settings.password_hash_workers,
         queue=settings.password_hash_queue,
     )
-    app[PASSWORDS] = passwords
     try:
+        await passwords.start()
+        app[PASSWORDS] = passwords
         yield
     finally:
-        passwords.close()
+        await passwords.close()
 
 
 async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,17 +1,39 @@
-"""Password hashing with argon2id in a bounded pool of threads, so a burst of logins queues
-for a few cores instead of starving the event loop (argon2 releases the GIL while hashing)."""
+"""Password hashing with argon2id in a bounded pool of processes that run at the lowest
+scheduling priority, so a burst of logins takes only the CPU that request serving leaves
+over, and queues for a few cores instead of starving the event loop.
+
+The pool's processes are started with `spawn` (a fork of a process with an event loop and
+threads is not safe), one per core by default, all at once when the pool opens; each lowers
+its own priority (nice 19) before it hashes anything. A hash or a verify on an idle machine
+costs what a bare one costs, plus about a millisecond to reach the process and back.
+"""
 
 import asyncio
+import logging
+import multiprocessing
+import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from latchkey.common import errors
+from latchkey.common.workers import die_with_parent
+
+log = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 1024
 """Longer inputs are refused before hashing: argon2 would happily hash a megabyte."""
+
+LOWEST_PRIORITY = 19
+"""The nice value of the hashing processes: they run only when nothing else wants the CPU."""
+
+T = TypeVar("T")
 
 
 class HashingBusy(errors.ServiceUnavailable):
@@ -19,8 +41,63 @@ class HashingBusy(errors.ServiceUnavailable):
     message = "Too many sign-ins at once; try again in a moment."
 
 
+class HashingUnavailable(errors.ServiceUnavailable):
+    reason = "hashing_unavailable"
+    message = "Passwords cannot be checked right now; try again in a moment."
+
+
+# --- what runs in the pool's processes ----------------------------------------------------
+
+_hasher: argon2.PasswordHasher | None = None
+
+
+def _start_worker(time_cost: int, memory_cost: int, parallelism: int) -> None:
+    """Each pool process: lowest priority (argon2's own threads inherit it), no Ctrl-C of
+    its own (the service stops it), gone with the service even when that is killed."""
+    global _hasher
+    os.setpriority(os.PRIO_PROCESS, 0, LOWEST_PRIORITY)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    _hasher = _make_hasher(time_cost, memory_cost, parallelism)
+
+
+def _make_hasher(time_cost: int, memory_cost: int, parallelism: int) -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=argon2.Type.ID
+    )
+
+
+def _hash(password: str) -> str:
+    assert _hasher is not None
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    assert _hasher is not None
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def priority() -> int:
+    """The calling process's nice value (asked of a pool process, it shows the pool's)."""
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+# --- the service's side ---------------------------------------------------------------------
+
+
 class Passwords:
-    """Hash and verify passwords; at most `workers` at a time, `queue` more waiting."""
+    """Hash and verify passwords; at most `workers` at a time, `queue` more waiting.
+
+    Open it with `start()` (the pool's processes) and close it with `close()`: the auth app
+    does both in a cleanup context.
+    """
 
     def __init__(
         self,
@@ -31,43 +108,66 @@ class Passwords:
         workers: int,
         queue: int,
     ) -> None:
-        self._hasher = argon2.PasswordHasher(
-            time_cost=time_cost,
-            memory_cost=memory_cost,
-            parallelism=parallelism,
-            type=argon2.Type.ID,
-        )
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._parameters = (time_cost, memory_cost, parallelism)
+        self._hasher = _make_hasher(*self._parameters)
+        self._workers = workers
         self._capacity = workers + queue
         self._in_flight = 0
+        self._executor: ProcessPoolExecutor | None = None
         # Verified when the user does not exist, so both answers take the same time.
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=self._parameters,
+        )
 
-    async def _run(self, function: object, *args: str) -> object:
+    async def start(self) -> None:
+        """Start every process of the pool now, rather than at the first logins."""
+        self._executor = self._new_executor()
+        await asyncio.gather(*(self.call(_ready) for _ in range(self._workers)))
+
+    async def close(self) -> None:
+        """Stop the pool: what is queued is cancelled, what is hashing finishes first."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def call(self, function: Callable[..., T], *args: str) -> T:
+        """Run `function(*args)` in a pool process (a module-level function of this module)."""
+        if self._executor is None:
+            raise HashingUnavailable()
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+        except BrokenProcessPool:
+            # A pool process died (killed, out of memory): the pool refuses all work from now
+            # on, so this call fails and a fresh pool takes the next ones.
+            log.error("a password hashing process died; starting a new pool")
+            if self._executor is executor:
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise HashingUnavailable() from None
+
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
         if self._in_flight >= self._capacity:
             raise HashingBusy(headers={"Retry-After": "1"})
         self._in_flight += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, function, *args)  # type: ignore[arg-type]
+            return await self.call(function, *args)
         finally:
             self._in_flight -= 1
 
     async def hash(self, password: str) -> str:
-        result = await self._run(self._hasher.hash, password)
-        assert isinstance(result, str)
-        return result
+        return await self._run(_hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; a missing hash costs the same and answers False."""
-        try:
-            await self._run(self._hasher.verify, password_hash or self._decoy, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-        return password_hash is not None
+        matches = await self._run(_verify, password_hash or self._decoy, password)
+        return matches and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

@@ -1,5 +1,6 @@
 """The auth service's settings (`LATCHKEY_*`), on top of what every service reads."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -88,10 +89,14 @@ class AuthSettings(
     )
     password_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
     password_hash_workers: int = Field(
-        2, ge=1, le=64, description="Threads hashing passwords (each uses about one core)."
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
+        description="Processes hashing passwords at the lowest scheduling priority, at most "
+        "one password each at a time (default: the machine's cores).",
     )
     password_hash_queue: int = Field(
-        64, ge=1, description="Logins waiting for a hashing thread before 503 busy."
+        64, ge=1, description="Logins waiting for a hashing process before 503 busy."
     )
     login_platforms: CommaList = Field(
         default_factory=lambda: list(DEFAULT_PLATFORMS),
