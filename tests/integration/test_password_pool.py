@@ -72,6 +72,36 @@ async def test_the_pools_processes_run_at_the_lowest_priority(services: Services
     assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in processes} == {LOWEST_PRIORITY}
 
 
+def thread_priorities(pids: set[int]) -> dict[str, int]:
+    """The nice value of every thread of these processes (Linux keeps one per thread)."""
+    found = {}
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                found[stat.parent.name] = int(stat.read_text().rsplit(")", 1)[1].split()[16])
+            except OSError:
+                continue
+    return found
+
+
+async def test_argon2s_own_threads_run_at_the_lowest_priority_too() -> None:
+    before = pool_processes()
+    passwords = Passwords(time_cost=2, memory_cost=32768, parallelism=4, workers=1, queue=8)
+    await passwords.start()
+    try:
+        pool = pool_processes() - before
+        hashing = asyncio.ensure_future(passwords.hash("a password hashed on four lanes"))
+        seen: dict[str, int] = {}
+        while not hashing.done():
+            seen.update(thread_priorities(pool))
+            await asyncio.sleep(0.002)
+        await hashing
+    finally:
+        await passwords.close()
+    assert len(seen) > 1  # the lanes' threads were seen, not only the process's own
+    assert set(seen.values()) == {LOWEST_PRIORITY}
+
+
 async def test_many_logins_at_once_all_succeed(services: Services) -> None:
     admin = await services.token()
     for number in range(3):

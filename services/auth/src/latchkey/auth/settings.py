@@ -89,11 +89,11 @@ class AuthSettings(
     )
     password_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
     password_hash_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: len(os.sched_getaffinity(0)),
         ge=1,
         le=64,
         description="Processes hashing passwords at the lowest scheduling priority, at most "
-        "one password each at a time (default: the machine's cores).",
+        "one password each at a time (default: the cores this process may run on).",
     )
     password_hash_queue: int = Field(
         64, ge=1, description="Logins waiting for a hashing process before 503 busy."
