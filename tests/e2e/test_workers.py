@@ -137,15 +137,48 @@ async def workers_of(process: ServiceProcess) -> set[int]:
     return process.children()
 
 
-async def test_sigterm_to_the_supervisor_stops_every_worker(stack: Stack) -> None:
-    await stack.start("registry", "auth")
+def descendants(pids: set[int]) -> set[int]:
+    """These processes and every process they started, and theirs (auth's hashing pool)."""
+    found, todo = set(), set(pids)
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        for listed in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                todo.update(int(child) for child in listed.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+async def test_sigterm_to_each_supervisor_stops_every_worker_of_every_service(
+    stack: Stack,
+) -> None:
+    await stack.start("registry", LATCHKEY_WORKERS="2")
+    await stack.start("auth", LATCHKEY_WORKERS="2")
     await stack.start("router", LATCHKEY_WORKERS="2")
-    workers = await workers_of(stack.router)
-    assert await stack.router.stop(signal.SIGTERM) == 0
-    assert await gone(workers)
-    log = stack.router.log_text()
-    assert log.count('"msg": "stopping"') == 2, log[-3000:]
-    assert "every worker has stopped" in log
+    supervisors = [stack.registry, stack.auth, stack.router]
+    workers = {process.name: await workers_of(process) for process in supervisors}
+    admin = await stack.token()  # logins on either auth worker, each with its hashing pool
+    assert len({await stack.token() for _ in range(4)}) == 4
+
+    async def all_listed() -> bool:
+        return len(await listed_instances(stack, admin)) == 6
+
+    await until(all_listed, timeout=15, interval=0.1)
+    expected = {f"{name}-w{k}" for name in ("registry", "auth", "router") for k in (1, 2)}
+    assert set(await listed_instances(stack, admin)) == expected
+
+    everything = descendants({process.pid for process in supervisors})
+    assert len(everything) > 9  # three supervisors, six workers, auth's hashing processes
+    for process in reversed(supervisors):
+        assert await process.stop(signal.SIGTERM) == 0, process.log_text()[-3000:]
+        log = process.log_text()
+        assert log.count('"msg": "stopping"') == 2, log[-3000:]
+        assert "every worker has stopped" in log
+        assert "while stopping" not in log  # each worker stopped on its own, cleanly
+    assert await gone(everything)
+    assert all(len(pids) == 2 for pids in workers.values())
 
 
 async def test_a_worker_that_dies_takes_the_service_down_and_so_does_its_supervisor(

@@ -50,7 +50,7 @@ async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
         time_cost=settings.password_time_cost,
         memory_cost=settings.password_memory_cost,
         parallelism=settings.password_parallelism,
-        workers=settings.password_hash_workers,
+        workers=settings.hash_processes,
         queue=settings.password_hash_queue,
     )
     try:

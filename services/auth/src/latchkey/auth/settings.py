@@ -88,12 +88,13 @@ class AuthSettings(
         65536, ge=1024, le=4 * 1024 * 1024, description="argon2id memory in KiB."
     )
     password_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
-    password_hash_workers: int = Field(
-        default_factory=lambda: len(os.sched_getaffinity(0)),
+    password_hash_workers: int | None = Field(
+        None,
         ge=1,
         le=64,
         description="Processes hashing passwords at the lowest scheduling priority, at most "
-        "one password each at a time (default: the cores this process may run on).",
+        "one password each at a time, per auth process (default: the cores auth may run on, "
+        "shared among its LATCHKEY_WORKERS).",
     )
     password_hash_queue: int = Field(
         64, ge=1, description="Logins waiting for a hashing process before 503 busy."
@@ -115,6 +116,13 @@ class AuthSettings(
     lockout_window_seconds: float = Field(
         900.0, gt=0, description="Failures older than this no longer count."
     )
+
+    @property
+    def hash_processes(self) -> int:
+        """How many processes hash passwords in each auth process."""
+        if self.password_hash_workers is not None:
+            return self.password_hash_workers
+        return max(1, len(os.sched_getaffinity(0)) // self.workers)
 
     @property
     def longest_token_lifetime(self) -> int:
