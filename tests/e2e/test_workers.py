@@ -200,3 +200,20 @@ async def test_a_worker_that_dies_takes_the_service_down_and_so_does_its_supervi
     workers = await workers_of(stack.services["router-2"])
     await stack.services["router-2"].kill()
     assert await gone(workers)
+
+
+async def test_a_second_copy_on_a_port_in_use_refuses_to_start(stack: Stack) -> None:
+    """Workers share their port by SO_REUSEPORT; a second service started on it by mistake
+    would be let in to share it too, and must not be."""
+    await stack.start("registry", "auth")
+    await stack.start("router", LATCHKEY_WORKERS="2")
+    await workers_of(stack.router)
+    stack.ports["router-2"] = stack.ports["router"]
+    second = stack.process("router-2", LATCHKEY_WORKERS="2")
+    await second.start(ready=False)  # the first copy answers on that port, of course
+    process = second._process
+    assert process is not None
+    assert await asyncio.wait_for(process.wait(), 20) == 1
+    assert f"port {stack.ports['router']} on 127.0.0.1 is in use" in second.log_text()
+    assert not second.running
+    assert (await stack.call("router", "GET", "/healthz")).status == 200

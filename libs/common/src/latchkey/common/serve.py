@@ -17,7 +17,13 @@ from latchkey.common.http_server import Runner
 from latchkey.common.logs import configure_logging
 from latchkey.common.settings import CommonSettings
 from latchkey.common.web import AccessLogger
-from latchkey.common.workers import Supervisor, become_worker, default_instance_id, worker_number
+from latchkey.common.workers import (
+    Supervisor,
+    become_worker,
+    check_ports_free,
+    default_instance_id,
+    worker_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +134,12 @@ def serve(
     several = settings.workers > 1
     number = worker_number()
     if several and number is None:
+        ports = list(ports)
+        try:
+            check_ports_free(settings.host, ports)
+        except OSError as exc:
+            log.error("%s cannot start: %s", service, exc.strerror)
+            raise SystemExit(1) from None
         supervisor = Supervisor(
             count=settings.workers,
             instance_id=settings.instance_id or default_instance_id(service),

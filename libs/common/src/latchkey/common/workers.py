@@ -63,6 +63,22 @@ def become_worker() -> None:
     die_with_parent(int(parent) if parent else None)
 
 
+def check_ports_free(host: str, ports: list[int]) -> None:
+    """Raise OSError when something already listens on one of the ports. Workers bind with
+    SO_REUSEPORT, and so would a second copy of the service started by mistake: the kernel
+    would then share the port between them without a word. A plain bind first finds it."""
+    for port in ports:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(address)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"port {port} on {host} is in use") from None
+
+
 class Supervisor:
     """Start `count` workers of this command, forward stop signals, wait for them."""
 
