@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from latchkey.auth.appkeys import PASSWORDS
-from latchkey.auth.passwords import LOWEST_PRIORITY, HashingUnavailable, Passwords, priority
+from latchkey.auth.hashing import LOWEST_PRIORITY, priority
+from latchkey.auth.passwords import HashingUnavailable, Passwords
 from tests.support.apps import Services
 from tests.support.stack import FAST_HASHING, USER_PASSWORD
 

@@ -11,27 +11,19 @@ costs what a bare one costs, plus about a millisecond to reach the process and b
 import asyncio
 import logging
 import multiprocessing
-import os
 import secrets
-import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
+from latchkey.auth.hashing import hash_password, make_hasher, ready, start_process, verify_password
 from latchkey.common import errors
-from latchkey.common.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 1024
 """Longer inputs are refused before hashing: argon2 would happily hash a megabyte."""
-
-LOWEST_PRIORITY = 19
-"""The nice value of the hashing processes: they run only when nothing else wants the CPU."""
 
 T = TypeVar("T")
 
@@ -44,52 +36,6 @@ class HashingBusy(errors.ServiceUnavailable):
 class HashingUnavailable(errors.ServiceUnavailable):
     reason = "hashing_unavailable"
     message = "Passwords cannot be checked right now; try again in a moment."
-
-
-# --- what runs in the pool's processes ----------------------------------------------------
-
-_hasher: argon2.PasswordHasher | None = None
-
-
-def _start_worker(time_cost: int, memory_cost: int, parallelism: int) -> None:
-    """Each pool process: lowest priority (argon2's own threads inherit it), no Ctrl-C of
-    its own (the service stops it), gone with the service even when that is killed."""
-    global _hasher
-    os.setpriority(os.PRIO_PROCESS, 0, LOWEST_PRIORITY)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
-    _hasher = _make_hasher(time_cost, memory_cost, parallelism)
-
-
-def _make_hasher(time_cost: int, memory_cost: int, parallelism: int) -> argon2.PasswordHasher:
-    return argon2.PasswordHasher(
-        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=argon2.Type.ID
-    )
-
-
-def _hash(password: str) -> str:
-    assert _hasher is not None
-    return _hasher.hash(password)
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    assert _hasher is not None
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def _ready() -> int:
-    return os.getpid()
-
-
-def priority() -> int:
-    """The calling process's nice value (asked of a pool process, it shows the pool's)."""
-    return os.getpriority(os.PRIO_PROCESS, 0)
-
-
-# --- the service's side ---------------------------------------------------------------------
 
 
 class Passwords:
@@ -109,7 +55,7 @@ class Passwords:
         queue: int,
     ) -> None:
         self._parameters = (time_cost, memory_cost, parallelism)
-        self._hasher = _make_hasher(*self._parameters)
+        self._hasher = make_hasher(*self._parameters)
         self._workers = workers
         self._capacity = workers + queue
         self._in_flight = 0
@@ -121,14 +67,14 @@ class Passwords:
         return ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
+            initializer=start_process,
             initargs=self._parameters,
         )
 
     async def start(self) -> None:
         """Start every process of the pool now, rather than at the first logins."""
         self._executor = self._new_executor()
-        await asyncio.gather(*(self.call(_ready) for _ in range(self._workers)))
+        await asyncio.gather(*(self.call(ready) for _ in range(self._workers)))
 
     async def close(self) -> None:
         """Stop the pool: what is queued is cancelled, what is hashing finishes first."""
@@ -137,7 +83,7 @@ class Passwords:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     async def call(self, function: Callable[..., T], *args: str) -> T:
-        """Run `function(*args)` in a pool process (a module-level function of this module)."""
+        """Run `function(*args)` in a pool process (a function of `latchkey.auth.hashing`)."""
         if self._executor is None:
             raise HashingUnavailable()
         executor = self._executor
@@ -162,11 +108,11 @@ class Passwords:
             self._in_flight -= 1
 
     async def hash(self, password: str) -> str:
-        return await self._run(_hash, password)
+        return await self._run(hash_password, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; a missing hash costs the same and answers False."""
-        matches = await self._run(_verify, password_hash or self._decoy, password)
+        matches = await self._run(verify_password, password_hash or self._decoy, password)
         return matches and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
