@@ -60,8 +60,8 @@ class Passwords:
         self._capacity = workers + queue
         self._in_flight = 0
         self._executor: ProcessPoolExecutor | None = None
-        # Verified when the user does not exist, so both answers take the same time.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy = ""
+        """Verified when the user does not exist, so both answers take the same time."""
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -75,6 +75,7 @@ class Passwords:
         """Start every process of the pool now, rather than at the first logins."""
         self._executor = self._new_executor()
         await asyncio.gather(*(self.call(ready) for _ in range(self._workers)))
+        self._decoy = await self.call(hash_password, secrets.token_urlsafe(16))
 
     async def close(self) -> None:
         """Stop the pool: what is queued is cancelled, what is hashing finishes first."""
