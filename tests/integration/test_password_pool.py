@@ -85,6 +85,15 @@ def thread_priorities(pids: set[int]) -> dict[str, int]:
     return found
 
 
+async def test_the_priority_is_the_one_configured() -> None:
+    passwords = Passwords(**PARAMETERS, workers=1, queue=8, nice=10)
+    await passwords.start()
+    try:
+        assert await passwords.call(priority) == 10
+    finally:
+        await passwords.close()
+
+
 async def test_argon2s_own_threads_run_at_the_lowest_priority_too() -> None:
     before = pool_processes()
     passwords = Passwords(time_cost=2, memory_cost=32768, parallelism=4, workers=1, queue=8)

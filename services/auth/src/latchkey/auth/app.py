@@ -52,6 +52,7 @@ async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
         parallelism=settings.password_parallelism,
         workers=settings.hash_processes,
         queue=settings.password_hash_queue,
+        nice=settings.password_hash_nice,
     )
     try:
         await passwords.start()

@@ -10,17 +10,17 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from latchkey.common.workers import die_with_parent
 
 LOWEST_PRIORITY = 19
-"""The nice value of the hashing processes: they run only when nothing else wants the CPU."""
+"""The hashing processes' nice value by default: they run only when nothing else wants the CPU."""
 
 _hasher: argon2.PasswordHasher | None = None
 
 
-def start_process(time_cost: int, memory_cost: int, parallelism: int) -> None:
-    """Each pool process: lowest priority (argon2's own threads, started later from this
-    one, inherit it), no Ctrl-C of its own (the service stops it), gone with the service
-    even when that is killed."""
+def start_process(nice: int, time_cost: int, memory_cost: int, parallelism: int) -> None:
+    """Each pool process: its priority lowered to `nice` (argon2's own threads, started later
+    from this one, inherit it), no Ctrl-C of its own (the service stops it), gone with the
+    service even when that is killed."""
     global _hasher
-    os.setpriority(os.PRIO_PROCESS, 0, LOWEST_PRIORITY)
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     _hasher = make_hasher(time_cost, memory_cost, parallelism)

@@ -4,8 +4,9 @@ over, and queues for a few cores instead of starving the event loop.
 
 The pool's processes are started with `spawn` (a fork of a process with an event loop and
 threads is not safe), one per core by default, all at once when the pool opens; each lowers
-its own priority (nice 19) before it hashes anything. A hash or a verify on an idle machine
-costs what a bare one costs, plus about a millisecond to reach the process and back.
+its own priority (nice 19 by default) before it hashes anything. A hash or a verify on an
+idle machine costs what a bare one costs, plus about a millisecond to reach the process and
+back.
 """
 
 import asyncio
@@ -17,7 +18,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from latchkey.auth.hashing import hash_password, make_hasher, ready, start_process, verify_password
+from latchkey.auth.hashing import (
+    LOWEST_PRIORITY,
+    hash_password,
+    make_hasher,
+    ready,
+    start_process,
+    verify_password,
+)
 from latchkey.common import errors
 
 log = logging.getLogger(__name__)
@@ -53,8 +61,10 @@ class Passwords:
         parallelism: int,
         workers: int,
         queue: int,
+        nice: int = LOWEST_PRIORITY,
     ) -> None:
         self._parameters = (time_cost, memory_cost, parallelism)
+        self._nice = nice
         self._hasher = make_hasher(*self._parameters)
         self._workers = workers
         self._capacity = workers + queue
@@ -68,7 +78,7 @@ class Passwords:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_process,
-            initargs=self._parameters,
+            initargs=(self._nice, *self._parameters),
         )
 
     async def start(self) -> None:

@@ -96,6 +96,13 @@ class AuthSettings(
         "one password each at a time, per auth process (default: the cores auth may run on, "
         "shared among its LATCHKEY_WORKERS).",
     )
+    password_hash_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="Scheduling priority (nice) of the hashing processes: 19 hashes only with "
+        "CPU nothing else wants; lower lets logins take a share of a busy CPU.",
+    )
     password_hash_queue: int = Field(
         64, ge=1, description="Logins waiting for a hashing process before 503 busy."
     )
