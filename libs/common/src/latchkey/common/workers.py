@@ -123,7 +123,11 @@ class Supervisor:
             signal.signal(signum, self._on_signal)
         status = 0
         for number in range(1, self.count + 1):
+            if self._stop_deadline is not None:
+                break  # asked to stop while starting them: the rest are not started at all
             self.start(number)
+        if self._stop_deadline is not None:
+            self.stop()  # again: one started as the signal came may not have been told
         running = dict(self.workers)
         while running:
             time.sleep(POLL_INTERVAL)
