@@ -143,6 +143,8 @@ def main() -> None:
     env = {**remembered, **read_dotenv(ROOT / ".env"), **os.environ}
     env.setdefault("LATCHKEY_DATABASE_URL", DEFAULT_DATABASE_URL)
     env.setdefault("LATCHKEY_LOG_FORMAT", "text")
+    # One process of each service on a laptop, whatever a shared .env asks for production.
+    env["LATCHKEY_WORKERS"] = os.environ.get("LATCHKEY_WORKERS", "1")
     made_up = made_up_credentials(env)
     env.update(made_up)
     remember(made_up)

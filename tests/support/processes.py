@@ -91,6 +91,18 @@ class ServiceProcess:
         self._process.send_signal(sig)
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None, self.name
+        return self._process.pid
+
+    def children(self) -> set[int]:
+        """The pids of the processes this one started (its workers, its hashing pool)."""
+        found: set[int] = set()
+        for listed in Path(f"/proc/{self.pid}/task").glob("*/children"):
+            found.update(int(pid) for pid in listed.read_text().split())
+        return found
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

@@ -1,4 +1,5 @@
-"""Running a service: logging, the event loop, listening sockets, a clean stop on SIGTERM."""
+"""Running a service: logging, the event loop, listening sockets, a clean stop on SIGTERM,
+and, with `LATCHKEY_WORKERS` above 1, several processes of it on the same ports."""
 
 import asyncio
 import gc
@@ -16,6 +17,13 @@ from latchkey.common.http_server import Runner
 from latchkey.common.logs import configure_logging
 from latchkey.common.settings import CommonSettings
 from latchkey.common.web import AccessLogger
+from latchkey.common.workers import (
+    Supervisor,
+    become_worker,
+    check_ports_free,
+    default_instance_id,
+    worker_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ async def _serve(
     ports: Iterable[int],
     access_log: bool,
     tls: ssl.SSLContext | None,
+    reuse_port: bool,
 ) -> None:
     runner = Runner(
         app,
@@ -68,7 +77,8 @@ async def _serve(
     try:
         scheme = "https" if tls is not None else "http"
         for port in ports:
-            await web.TCPSite(runner, host, port, ssl_context=tls).start()
+            site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse_port or None)
+            await site.start()
             log.info("listening on %s://%s:%d", scheme, host, port)
         settle_garbage_collector()
         await stop.wait()
@@ -77,6 +87,18 @@ async def _serve(
             loop.add_signal_handler(signum, lambda: log.info("already stopping"))
     finally:
         await runner.cleanup()
+
+
+class _WorkerField(logging.Filter):
+    """Every log line of a worker says which worker wrote it (`"worker": 2` in JSON)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.number
+        return True
 
 
 GC_THRESHOLD = (50_000, 20, 100)
@@ -100,16 +122,36 @@ def serve(
     tls: ssl.SSLContext | None = None,
 ) -> None:
     """Run `app` until SIGTERM or SIGINT (over TLS when given a context); cleanup contexts
-    close every resource on the way out."""
+    close every resource on the way out. With `settings.workers` above 1, this process
+    supervises that many workers (`latchkey.common.workers`) instead, each serving its own
+    `app` on the same ports."""
     configure_logging(
         service=service,
         level=settings.log_level,
         fmt=settings.log_format,
         secrets=secrets_of(settings),
     )
+    several = settings.workers > 1
+    number = worker_number()
+    if several and number is None:
+        ports = list(ports)
+        try:
+            check_ports_free(settings.host, ports)
+        except OSError as exc:
+            log.error("%s cannot start: %s", service, exc.strerror)
+            raise SystemExit(1) from None
+        supervisor = Supervisor(
+            count=settings.workers,
+            instance_id=settings.instance_id or default_instance_id(service),
+            stop_timeout=SHUTDOWN_TIMEOUT + 5,
+        )
+        raise SystemExit(supervisor.run())
+    if number is not None:
+        become_worker()
+        logging.getLogger().handlers[0].addFilter(_WorkerField(number))
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(app, settings.host, list(ports), settings.access_log, tls))
+            runner.run(_serve(app, settings.host, list(ports), settings.access_log, tls, several))
         # Process supervisors (honcho, docker) may signal again while we finish: we already
         # stopped cleanly, so a late SIGTERM must not turn that into "killed by signal".
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -105,6 +105,13 @@ class CommonSettings(BaseSettings):
     instance_id: str = Field(
         "", description="Name of this instance in receipts (default: host name and process id)."
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes of this service on its ports (SO_REUSEPORT), each a full "
+        "instance named `<instance id>-w<k>`; above 1 the first process only supervises them.",
+    )
 
     @field_validator("jwt_algorithms")
     @classmethod

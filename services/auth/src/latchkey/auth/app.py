@@ -51,14 +51,16 @@ async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
         time_cost=settings.password_time_cost,
         memory_cost=settings.password_memory_cost,
         parallelism=settings.password_parallelism,
-        workers=settings.password_hash_workers,
+        workers=settings.hash_processes,
         queue=settings.password_hash_queue,
+        nice=settings.password_hash_nice,
     )
-    app[PASSWORDS] = passwords
     try:
+        await passwords.start()
+        app[PASSWORDS] = passwords
         yield
     finally:
-        passwords.close()
+        await passwords.close()
 
 
 async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:

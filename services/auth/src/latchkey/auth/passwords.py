@@ -1,17 +1,39 @@
-"""Password hashing with argon2id in a bounded pool of threads, so a burst of logins queues
-for a few cores instead of starving the event loop (argon2 releases the GIL while hashing)."""
+"""Password hashing with argon2id in a bounded pool of processes that run at the lowest
+scheduling priority, so a burst of logins takes only the CPU that request serving leaves
+over, and queues for a few cores instead of starving the event loop.
+
+The pool's processes are started with `spawn` (a fork of a process with an event loop and
+threads is not safe), one per core by default, all at once when the pool opens; each lowers
+its own priority (nice 19 by default) before it hashes anything. A hash or a verify on an
+idle machine costs what a bare one costs, plus about a millisecond to reach the process and
+back.
+"""
 
 import asyncio
+import logging
+import multiprocessing
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
+from latchkey.auth.hashing import (
+    LOWEST_PRIORITY,
+    hash_password,
+    make_hasher,
+    ready,
+    start_process,
+    verify_password,
+)
 from latchkey.common import errors
+
+log = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 1024
 """Longer inputs are refused before hashing: argon2 would happily hash a megabyte."""
+
+T = TypeVar("T")
 
 
 class HashingBusy(errors.ServiceUnavailable):
@@ -19,8 +41,17 @@ class HashingBusy(errors.ServiceUnavailable):
     message = "Too many sign-ins at once; try again in a moment."
 
 
+class HashingUnavailable(errors.ServiceUnavailable):
+    reason = "hashing_unavailable"
+    message = "Passwords cannot be checked right now; try again in a moment."
+
+
 class Passwords:
-    """Hash and verify passwords; at most `workers` at a time, `queue` more waiting."""
+    """Hash and verify passwords; at most `workers` at a time, `queue` more waiting.
+
+    Open it with `start()` (the pool's processes) and close it with `close()`: the auth app
+    does both in a cleanup context.
+    """
 
     def __init__(
         self,
@@ -30,44 +61,70 @@ class Passwords:
         parallelism: int,
         workers: int,
         queue: int,
+        nice: int = LOWEST_PRIORITY,
     ) -> None:
-        self._hasher = argon2.PasswordHasher(
-            time_cost=time_cost,
-            memory_cost=memory_cost,
-            parallelism=parallelism,
-            type=argon2.Type.ID,
-        )
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._parameters = (time_cost, memory_cost, parallelism)
+        self._nice = nice
+        self._hasher = make_hasher(*self._parameters)
+        self._workers = workers
         self._capacity = workers + queue
         self._in_flight = 0
-        # Verified when the user does not exist, so both answers take the same time.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._executor: ProcessPoolExecutor | None = None
+        self._decoy = ""
+        """Verified when the user does not exist, so both answers take the same time."""
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_process,
+            initargs=(self._nice, *self._parameters),
+        )
 
-    async def _run(self, function: object, *args: str) -> object:
+    async def start(self) -> None:
+        """Start every process of the pool now, rather than at the first logins."""
+        self._executor = self._new_executor()
+        await asyncio.gather(*(self.call(ready) for _ in range(self._workers)))
+        self._decoy = await self.call(hash_password, secrets.token_urlsafe(16))
+
+    async def close(self) -> None:
+        """Stop the pool: what is queued is cancelled, what is hashing finishes first."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def call(self, function: Callable[..., T], *args: str) -> T:
+        """Run `function(*args)` in a pool process (a function of `latchkey.auth.hashing`)."""
+        if self._executor is None:
+            raise HashingUnavailable()
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+        except BrokenProcessPool:
+            # A pool process died (killed, out of memory): the pool refuses all work from now
+            # on, so this call fails and a fresh pool takes the next ones.
+            log.error("a password hashing process died; starting a new pool")
+            if self._executor is executor:
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise HashingUnavailable() from None
+
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
         if self._in_flight >= self._capacity:
             raise HashingBusy(headers={"Retry-After": "1"})
         self._in_flight += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, function, *args)  # type: ignore[arg-type]
+            return await self.call(function, *args)
         finally:
             self._in_flight -= 1
 
     async def hash(self, password: str) -> str:
-        result = await self._run(self._hasher.hash, password)
-        assert isinstance(result, str)
-        return result
+        return await self._run(hash_password, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; a missing hash costs the same and answers False."""
-        try:
-            await self._run(self._hasher.verify, password_hash or self._decoy, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-        return password_hash is not None
+        matches = await self._run(verify_password, password_hash or self._decoy, password)
+        return matches and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

@@ -1,5 +1,6 @@
 """The auth service's settings (`LATCHKEY_*`), on top of what every service reads."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -87,11 +88,23 @@ class AuthSettings(
         65536, ge=1024, le=4 * 1024 * 1024, description="argon2id memory in KiB."
     )
     password_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
-    password_hash_workers: int = Field(
-        2, ge=1, le=64, description="Threads hashing passwords (each uses about one core)."
+    password_hash_workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Processes hashing passwords at the lowest scheduling priority, at most "
+        "one password each at a time, per auth process (default: the cores auth may run on, "
+        "shared among its LATCHKEY_WORKERS).",
+    )
+    password_hash_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="Scheduling priority (nice) of the hashing processes: 19 hashes only with "
+        "CPU nothing else wants; lower lets logins take a share of a busy CPU.",
     )
     password_hash_queue: int = Field(
-        64, ge=1, description="Logins waiting for a hashing thread before 503 busy."
+        64, ge=1, description="Logins waiting for a hashing process before 503 busy."
     )
     login_platforms: CommaList = Field(
         default_factory=lambda: list(DEFAULT_PLATFORMS),
@@ -110,6 +123,13 @@ class AuthSettings(
     lockout_window_seconds: float = Field(
         900.0, gt=0, description="Failures older than this no longer count."
     )
+
+    @property
+    def hash_processes(self) -> int:
+        """How many processes hash passwords in each auth process."""
+        if self.password_hash_workers is not None:
+            return self.password_hash_workers
+        return max(1, len(os.sched_getaffinity(0)) // self.workers)
 
     @property
     def longest_token_lifetime(self) -> int:

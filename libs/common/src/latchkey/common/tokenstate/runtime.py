@@ -5,8 +5,6 @@ the registry's records, and log lines when it goes stale or comes back."""
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -28,6 +26,7 @@ from latchkey.common.tokenstate.source import StateSource
 from latchkey.common.tokenstate.sync import SOURCE_ERRORS, TokenStateSync
 from latchkey.common.tokenstate.view import TokenStateView
 from latchkey.common.verification import Claims
+from latchkey.common.workers import default_instance_id
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class TokenState:
     ) -> None:
         self.settings = settings
         self.service = service
-        self.instance_id = settings.instance_id or f"{service}@{socket.gethostname()}:{os.getpid()}"
+        self.instance_id = settings.instance_id or default_instance_id(service)
         self.source = source
         self.view = TokenStateView()
         self.sequencer = Sequencer(self.view, source)
