@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from latchkey.common.workers import die_with_parent
 
 LOWEST_PRIORITY = 19
-"""The hashing processes' nice value by default: they run only when nothing else wants the CPU."""
+"""The lowest priority there is: a process at it runs only when nothing else wants the CPU."""
 
 _hasher: argon2.PasswordHasher | None = None
 

@@ -1,10 +1,10 @@
-"""Password hashing with argon2id in a bounded pool of processes that run at the lowest
-scheduling priority, so a burst of logins takes only the CPU that request serving leaves
-over, and queues for a few cores instead of starving the event loop.
+"""Password hashing with argon2id in a bounded pool of processes that run at a lower
+scheduling priority than request serving, so a burst of logins takes a small share of a busy
+CPU, and queues for a few cores instead of starving the event loop.
 
 The pool's processes are started with `spawn` (a fork of a process with an event loop and
 threads is not safe), one per core by default, all at once when the pool opens; each lowers
-its own priority (nice 19 by default) before it hashes anything. A hash or a verify on an
+its own priority (`LATCHKEY_PASSWORD_HASH_NICE`) before it hashes anything. A hash or a verify on an
 idle machine costs what a bare one costs, plus about a millisecond to reach the process and
 back.
 """
@@ -19,7 +19,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from latchkey.auth.hashing import (
-    LOWEST_PRIORITY,
     hash_password,
     make_hasher,
     ready,
@@ -61,7 +60,7 @@ class Passwords:
         parallelism: int,
         workers: int,
         queue: int,
-        nice: int = LOWEST_PRIORITY,
+        nice: int,
     ) -> None:
         self._parameters = (time_cost, memory_cost, parallelism)
         self._nice = nice

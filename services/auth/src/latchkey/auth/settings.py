@@ -97,11 +97,12 @@ class AuthSettings(
         "shared among its LATCHKEY_WORKERS).",
     )
     password_hash_nice: int = Field(
-        19,
+        10,
         ge=0,
         le=19,
-        description="Scheduling priority (nice) of the hashing processes: 19 hashes only with "
-        "CPU nothing else wants; lower lets logins take a share of a busy CPU.",
+        description="Scheduling priority (nice) of the hashing processes: at 10, logins get "
+        "about a tenth of a CPU that request serving keeps busy; at 19 only what nothing else "
+        "wants (logins then wait out a busy spell); 0 is request serving's own.",
     )
     password_hash_queue: int = Field(
         64, ge=1, description="Logins waiting for a hashing process before 503 busy."
