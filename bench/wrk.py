@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.processes import LOAD_CORE, cpu_seconds, pinned
+from bench.processes import LOAD_CORE, cpu_seconds, everywhere, pinned
 
 SCRIPT = Path(__file__).parent / "lua" / "requests.lua"
 MARKER = "BENCH_JSON "
@@ -37,6 +37,8 @@ class Target:
     """The first line for run number n (warm-up is 0): fresh tokens for every run."""
     pid: int | None = None
     """The server's process, whose CPU time per request is noted beside the rate."""
+    pinned: bool = True
+    """wrk on the load core; False lets it run on every core, beside the servers."""
 
 
 @dataclass
@@ -103,7 +105,7 @@ def wrk_available() -> bool:
 async def run_wrk(target: Target, *, load: Load, duration: float, number: int) -> Run:
     offset = target.offset(number) if target.offset else 0
     command = [
-        *pinned(LOAD_CORE),
+        *(pinned(LOAD_CORE) if target.pinned else everywhere()),
         "wrk",
         f"-t{load.threads}",
         f"-c{load.connections}",
