@@ -92,11 +92,12 @@ NEXT_SEQ = "UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING 
 
 LATEST_SEQ = "SELECT last_seq FROM registry.event_counter"
 
-INSERT_EVENT = (
-    "INSERT INTO registry.events (seq, type, payload, created_at) VALUES ($1, $2, $3, $4)"
-)
-
-NOTIFY_EVENTS = "SELECT pg_notify('latchkey_registry_events', $1::text)"
+# The event and the relay's wake-up in one statement: the counter's row is locked from
+# NEXT_SEQ until the commit, and every round trip in between is time every other change waits.
+INSERT_EVENT = """
+WITH notified AS (SELECT pg_notify('latchkey_registry_events', $1::bigint::text))
+INSERT INTO registry.events (seq, type, payload, created_at)
+SELECT $1, $2, $3, $4 FROM notified"""
 
 EVENTS_CHANNEL = "latchkey_registry_events"
 

@@ -172,7 +172,6 @@ async def next_seq(conn: Connection) -> int:
 
 async def insert_event(conn: Connection, *, event: TokenEvent) -> None:
     await conn.execute(queries.INSERT_EVENT, event.seq, event.type, event.wire(), event.at)
-    await conn.execute(queries.NOTIFY_EVENTS, str(event.seq))
 
 
 async def append_event(
