@@ -42,7 +42,7 @@ async def run(ctx: Context) -> list[Figure]:
     try:
         found = {name: await listeners(ctx, name, count) for name, count in COUNTS.items()}
         ctx.log(f"    processes listening: {found}")
-        if found != COUNTS:
+        if found["router-w2"] < 2 or found["router-w2"] <= found["router-w1"]:
             ctx.note(
                 "10",
                 f"processes listening on the router's port with LATCHKEY_WORKERS=1 and =2: "
@@ -63,12 +63,15 @@ async def run(ctx: Context) -> list[Figure]:
                 Target(label, url, PATH, "verify-cookie", ctx.cookies_file, pinned=False)
             )
         results = await compare(targets, ctx.load, ctx.log)
-        return compared(
+        figures = compared(
             SCENARIO,
             results["2 workers"],
             results["1 worker"],
             measures=("rps", "p99_ms"),
             label="unpinned",
         )
+        for figure in figures:
+            figure.details["processes_listening"] = found
+        return figures
     finally:
         await asyncio.gather(*(ctx.stack.services.pop(name).stop() for name in COUNTS))

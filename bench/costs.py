@@ -1,0 +1,78 @@
+"""What limits a rate the bench asks for: the CPU the driver and the servers used over a window,
+and how many commits a second PostgreSQL makes when each waits for the one before (what any
+change that holds a row lock across its commit is bounded by)."""
+
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from bench.processes import cpu_seconds, descendants
+
+
+def _driver_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_seconds(pids: list[int]) -> float:
+    return sum(cpu_seconds(each) for pid in pids for each in descendants(pid))
+
+
+@dataclass
+class CpuMeter:
+    """CPU time of this driver and of `pids` (and their children) from `start` to `stop`."""
+
+    pids: list[int]
+    started: float = 0.0
+    driver: float = 0.0
+    servers: float = 0.0
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self.driver = _driver_seconds()
+        self.servers = _tree_seconds(self.pids)
+
+    def stop(self, calls: int) -> dict[str, float]:
+        """Cores busy on average (1.0: one core all the time) and CPU µs per call."""
+        wall = time.monotonic() - self.started
+        driver = _driver_seconds() - self.driver
+        servers = _tree_seconds(self.pids) - self.servers
+        self.figures = {
+            "seconds": round(wall, 3),
+            "driver_cores": round(driver / wall, 3),
+            "driver_us_per_call": round(driver / max(calls, 1) * 1e6, 1),
+            "servers_cores": round(servers / wall, 3),
+            "servers_us_per_call": round(servers / max(calls, 1) * 1e6, 1),
+        }
+        return self.figures
+
+
+PROBE_TABLE = "bench_commit_probe"
+
+
+async def serial_commits(database_url: str, count: int = 100) -> dict[str, float]:
+    """`count` transactions one after the other, each updating one row and committing with
+    the server's durability settings: their median time and the rate that allows."""
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (n bigint NOT NULL)")
+        await conn.execute(f"INSERT INTO {PROBE_TABLE} VALUES (0)")  # noqa: S608
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute(f"UPDATE {PROBE_TABLE} SET n = n + 1")  # noqa: S608
+            times.append((time.perf_counter() - started) * 1000)
+        await conn.execute(f"DROP TABLE {PROBE_TABLE}")
+    finally:
+        await conn.close()
+    median = statistics.median(times)
+    return {
+        "commit_p50_ms": round(median, 3),
+        "commit_p90_ms": round(sorted(times)[int(0.9 * len(times)) - 1], 3),
+        "serial_commits_per_s": round(1000 / median, 1),
+    }
