@@ -128,3 +128,23 @@ async def test_a_change_wakes_the_relay_at_once_through_notify(
         heard = await revoked_jtis_heard(tap, jtis, timeout=5)
         assert heard == jtis
         assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_each_published_event_carries_the_sequence_number_its_change_answered(
+    registry: Registry, infra: Infra, exchange: str
+) -> None:
+    """The payload's `seq` is written in the statement that takes the number."""
+    admin = await registry.admin()
+    async with EventTap(infra.amqp_url, exchange) as tap:
+        answered = {}
+        for _ in range(4):
+            _, claims = await registry.record()
+            response = await registry.client.post(
+                f"/api/v1/tokens/{claims['jti']}/revoke", json={"reason": "x"}, headers=admin
+            )
+            answered[claims["jti"]] = (await response.json())["data"]["eventSeq"]
+        events = await tap.collect(4)
+    assert {event["jti"]: event["seq"] for event in events} == answered
+    assert sorted(answered.values()) == list(
+        range(min(answered.values()), max(answered.values()) + 1)
+    )

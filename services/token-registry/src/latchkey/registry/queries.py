@@ -88,16 +88,21 @@ WHERE t.jti = u.jti AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)""
 
 # --- the outbox -------------------------------------------------------------------------
 
-NEXT_SEQ = "UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING last_seq"
+# The next sequence number, the event's row (its payload's "seq" set to that number) and the
+# relay's wake-up, in one statement: the counter's row stays locked from here until the
+# commit, and every round trip in between is time every other change waits for it.
+APPEND_EVENT = """
+WITH next AS (
+    UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING last_seq
+), notified AS (
+    SELECT pg_notify('latchkey_registry_events', last_seq::text) FROM next
+)
+INSERT INTO registry.events (seq, type, payload, created_at)
+SELECT last_seq, $1, jsonb_set($2::jsonb, '{seq}', to_jsonb(last_seq)), $3
+FROM next, notified
+RETURNING seq"""
 
 LATEST_SEQ = "SELECT last_seq FROM registry.event_counter"
-
-# The event and the relay's wake-up in one statement: the counter's row is locked from
-# NEXT_SEQ until the commit, and every round trip in between is time every other change waits.
-INSERT_EVENT = """
-WITH notified AS (SELECT pg_notify('latchkey_registry_events', $1::bigint::text))
-INSERT INTO registry.events (seq, type, payload, created_at)
-SELECT $1, $2, $3, $4 FROM notified"""
 
 EVENTS_CHANNEL = "latchkey_registry_events"
 
