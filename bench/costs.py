@@ -2,6 +2,8 @@
 and how many commits a second PostgreSQL makes when each waits for the one before (what any
 change that holds a row lock across its commit is bounded by)."""
 
+import contextlib
+import os
 import resource
 import statistics
 import time
@@ -21,6 +23,21 @@ def _tree_seconds(pids: list[int]) -> float:
     return sum(cpu_seconds(each) for pid in pids for each in descendants(pid))
 
 
+def waited_seconds(pid: int) -> float:
+    """How long the threads of `pid` have been runnable but waiting for a core
+    (/proc/PID/task/*/schedstat, second field): CPU starvation, which CPU time cannot show."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[1])
+    return total / 1e9
+
+
+def _tree_waited(pids: list[int]) -> float:
+    return sum(waited_seconds(each) for pid in pids for each in descendants(pid))
+
+
 @dataclass
 class CpuMeter:
     """CPU time of this driver and of `pids` (and their children) from `start` to `stop`."""
@@ -29,23 +46,30 @@ class CpuMeter:
     started: float = 0.0
     driver: float = 0.0
     servers: float = 0.0
+    driver_waited: float = 0.0
+    servers_waited: float = 0.0
     figures: dict[str, float] = field(default_factory=dict)
 
     def start(self) -> None:
         self.started = time.monotonic()
         self.driver = _driver_seconds()
         self.servers = _tree_seconds(self.pids)
+        self.driver_waited = waited_seconds(os.getpid())
+        self.servers_waited = _tree_waited(self.pids)
 
     def stop(self, calls: int) -> dict[str, float]:
-        """Cores busy on average (1.0: one core all the time) and CPU µs per call."""
+        """Cores busy on average (1.0: one core all the time), CPU µs per call, and how many
+        threads were on average ready to run but waiting for a core (`..._waiting`)."""
         wall = time.monotonic() - self.started
         driver = _driver_seconds() - self.driver
         servers = _tree_seconds(self.pids) - self.servers
         self.figures = {
             "seconds": round(wall, 3),
             "driver_cores": round(driver / wall, 3),
+            "driver_waiting": round((waited_seconds(os.getpid()) - self.driver_waited) / wall, 3),
             "driver_us_per_call": round(driver / max(calls, 1) * 1e6, 1),
             "servers_cores": round(servers / wall, 3),
+            "servers_waiting": round((_tree_waited(self.pids) - self.servers_waited) / wall, 3),
             "servers_us_per_call": round(servers / max(calls, 1) * 1e6, 1),
         }
         return self.figures

@@ -248,10 +248,12 @@ async def limits(
         ours["cpu_while_calling"]["until_answered"],
     )
     ctx.log(
-        f"    at {rate}/s: driver {issuing['driver_cores']:.2f} cores while issuing, "
+        f"    at {rate}/s: driver {issuing['driver_cores']:.2f} cores while issuing "
+        f"(waiting for a core {issuing['driver_waiting']:.2f}), "
         f"{cpu['driver_us_per_call']:.0f} µs a call in all; registries "
-        f"{cpu['servers_cores']:.2f} cores until answered "
-        f"({cpu['servers_us_per_call']:.0f} µs a call); PostgreSQL commit p50 "
+        f"{cpu['servers_cores']:.2f} cores until answered (waiting for a core "
+        f"{cpu['servers_waiting']:.2f}, {cpu['servers_us_per_call']:.0f} µs a call); "
+        "PostgreSQL commit p50 "
         f"{commits['commit_p50_ms']:.2f} ms, {commits['serial_commits_per_s']:.0f} serial "
         "commits/s"
     )
