@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from bench.processes import cpu_seconds, descendants
+from bench.processes import descendants, tree_cpu_seconds
 
 
 def _driver_seconds() -> float:
@@ -20,7 +20,7 @@ def _driver_seconds() -> float:
 
 
 def _tree_seconds(pids: list[int]) -> float:
-    return sum(cpu_seconds(each) for pid in pids for each in descendants(pid))
+    return sum(tree_cpu_seconds(pid) for pid in pids)
 
 
 def waited_seconds(pid: int) -> float:

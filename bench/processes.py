@@ -100,6 +100,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of `pid` and every process below it (nginx's worker, a service's
+    workers)."""
+    total = 0.0
+    for each in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(each)
+    return total
+
+
 class Process:
     """`python -m <module> <args>` with an environment, listening on `port` (if any)."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.processes import LOAD_CORE, cpu_seconds, everywhere, pinned
+from bench.processes import LOAD_CORE, everywhere, pinned, tree_cpu_seconds
 
 SCRIPT = Path(__file__).parent / "lua" / "requests.lua"
 MARKER = "BENCH_JSON "
@@ -36,7 +36,8 @@ class Target:
     offset: Callable[[int], int] | None = None
     """The first line for run number n (warm-up is 0): fresh tokens for every run."""
     pid: int | None = None
-    """The server's process, whose CPU time per request is noted beside the rate."""
+    """The server's process, whose CPU time per request (its children's included) is noted
+    beside the rate."""
     pinned: bool = True
     """wrk on the load core; False lets it run on every core, beside the servers."""
 
@@ -121,12 +122,14 @@ async def run_wrk(target: Target, *, load: Load, duration: float, number: int) -
         str(target.lines),
         str(offset),
     ]
-    cpu_before = cpu_seconds(target.pid) if target.pid else None
+    cpu_before = tree_cpu_seconds(target.pid) if target.pid else None
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), duration + 60)
-    cpu = cpu_seconds(target.pid) - cpu_before if target.pid and cpu_before is not None else None
+    cpu = (
+        tree_cpu_seconds(target.pid) - cpu_before if target.pid and cpu_before is not None else None
+    )
     for line in stdout.decode(errors="replace").splitlines():
         if line.startswith(MARKER):
             figures = json.loads(line[len(MARKER) :])

@@ -92,8 +92,8 @@ async def run(ctx: Context) -> list[Figure]:
                     raise RuntimeError(f"{url} did not pass the backend's page")
         for name in (KEEPALIVE, FRESH):  # the check is really made
             await expect(ctx.http, urls[name] + PATH, 401)
-        targets = [
-            Target(name, urls[name], PATH, "page-cookie", ctx.cookies_file)
+        targets = [  # CPU per request: nginx's (master and worker)
+            Target(name, urls[name], PATH, "page-cookie", ctx.cookies_file, pid=front.pid)
             for name in (CEILING, KEEPALIVE, FRESH)
         ]
         results = await compare(targets, ctx.load, ctx.log)
@@ -104,14 +104,14 @@ async def run(ctx: Context) -> list[Figure]:
             results[KEEPALIVE],
             ceiling,
             goal=">= 0.25",
-            measures=("rps", "p99_ms"),
+            measures=("rps", "p99_ms", "cpu_us"),
             label="README's block",
         ),
         *compared(
             SCENARIO,
             results[FRESH],
             ceiling,
-            measures=("rps", "p99_ms"),
+            measures=("rps", "p99_ms", "cpu_us"),
             label="no keepalive",
         ),
     ]
