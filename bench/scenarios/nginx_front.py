@@ -17,7 +17,7 @@ from bench.processes import SERVER_CORE, free_port, pinned
 from bench.report import Figure
 from bench.scenarios.common import compared, expect
 from bench.servers import UPSTREAM_BODY
-from bench.wrk import Target, compare
+from bench.wrk import Result, Target, compare
 from tests.support.nginx import README_BLOCKS, nginx, nginx_binary, protected_location
 
 SCENARIO = "8 nginx in front"
@@ -25,6 +25,8 @@ PATH = "/agent/x"
 CEILING = "nginx without auth_request"
 KEEPALIVE = "README's block (keepalive)"
 FRESH = "no keepalive upstream"
+DIRECT = "router asked directly"
+VERIFY = "/_latchkey/verify"
 
 
 def servers(router: str, ports: dict[str, int], backend: int) -> str:
@@ -62,6 +64,29 @@ def servers(router: str, ports: dict[str, int], backend: int) -> str:
   }}"""
 
 
+def router_cost(results: dict[str, Result]) -> list[Figure]:
+    """The router's CPU per check asked by nginx, against the same check asked by wrk
+    directly (scenario 1's request): what nginx's requests cost the router beyond it."""
+    direct = results[DIRECT]
+    figures = []
+    for name, label in ((KEEPALIVE, "README's block"), (FRESH, "no keepalive")):
+        value = results[name].behind_cpu_us
+        if value is None or direct.cpu_us is None:
+            continue
+        figures.append(
+            Figure(
+                scenario=SCENARIO,
+                figure=f"{label} router CPU per check",
+                value=value,
+                unit="us",
+                baseline=DIRECT,
+                baseline_value=direct.cpu_us,
+                details={"ours": results[name].as_json(), "baseline": direct.as_json()},
+            )
+        )
+    return figures
+
+
 async def run(ctx: Context) -> list[Figure]:
     binary = nginx_binary()
     if binary is None:
@@ -92,10 +117,24 @@ async def run(ctx: Context) -> list[Figure]:
                     raise RuntimeError(f"{url} did not pass the backend's page")
         for name in (KEEPALIVE, FRESH):  # the check is really made
             await expect(ctx.http, urls[name] + PATH, 401)
-        targets = [  # CPU per request: nginx's (master and worker)
-            Target(name, urls[name], PATH, "page-cookie", ctx.cookies_file, pid=front.pid)
+        router_url = ctx.stack.url("router")
+        targets = [  # CPU per request: nginx's (master and worker), and the router's
+            Target(
+                name,
+                urls[name],
+                PATH,
+                "page-cookie",
+                ctx.cookies_file,
+                pid=front.pid,
+                behind=None if name == CEILING else ctx.router_pid,
+            )
             for name in (CEILING, KEEPALIVE, FRESH)
         ]
+        targets.append(
+            Target(
+                DIRECT, router_url, VERIFY, "verify-cookie", ctx.cookies_file, pid=ctx.router_pid
+            )
+        )
         results = await compare(targets, ctx.load, ctx.log)
     ceiling = results[CEILING]
     return [
@@ -114,4 +153,5 @@ async def run(ctx: Context) -> list[Figure]:
             measures=("rps", "p99_ms", "cpu_us"),
             label="no keepalive",
         ),
+        *router_cost(results),
     ]

@@ -4,12 +4,14 @@ delivery receipts (`GET /api/v1/events/{seq}/delivery`: each instance's appliedA
 clock, the same machine clock as ours). Beside it, the bare RabbitMQ fanout to as many consumer
 processes, at the same rate, measured in the same run (bench/fanout.py).
 
-With almost no load to generate, the services may use both cores here (they are pinned again
-afterwards); so may the consumers of the bare fanout.
+With little load to generate (at most a thousand calls a second), the services may use both
+cores here (they are pinned again afterwards), and so may this driver, which makes the calls,
+and the consumers of the bare fanout.
 """
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ import jwt
 from bench.context import Context
 from bench.costs import CpuMeter, serial_commits
 from bench.fanout import Publisher
-from bench.processes import SERVER_CORE, Process
+from bench.processes import ALL_CORES, LOAD_CORE, SERVER_CORE, Process, can_pin
 from bench.report import Figure
 from bench.stack import AMQP_URL
 from bench.tokens import limited
@@ -194,7 +196,9 @@ async def run(ctx: Context) -> list[Figure]:
     needed = sum(int(rate * seconds) for rate, seconds in RATES)
     jtis = [jti_of(token) for token in await ctx.signed_tokens(needed)]
     await ctx.stack.start(*MORE)
-    ctx.spread_services({0, 1})
+    ctx.spread_services(set(ALL_CORES))
+    if can_pin():  # the driver makes the load here: it may use every core too
+        os.sched_setaffinity(0, ALL_CORES)
     figures = []
     try:
         await wait_instances(ctx, 6)
@@ -233,6 +237,8 @@ async def run(ctx: Context) -> list[Figure]:
     finally:
         await asyncio.gather(*(ctx.stack.services.pop(name).stop() for name in MORE))
         ctx.spread_services({SERVER_CORE})
+        if can_pin():
+            os.sched_setaffinity(0, {LOAD_CORE})
     return figures
 
 
