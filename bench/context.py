@@ -34,6 +34,8 @@ class Context:
     bearer_file: Path = Path()
     signer: Signer | None = None
     servers: list[Process] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    """Per scenario, why it measured less than it should (printed under the table)."""
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -43,6 +45,10 @@ class Context:
     @property
     def router_pid(self) -> int:
         return self.stack.services["router"].pid
+
+    def note(self, scenario: str, text: str) -> None:
+        self.log(f"    scenario {scenario}: {text}")
+        self.notes[scenario] = text
 
     async def server(
         self,

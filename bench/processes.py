@@ -35,13 +35,62 @@ def pinned(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)]
 
 
+ALL_CORES = os.sched_getaffinity(0)
+"""The cores this run may use, read before the driver pins itself."""
+
+
+def everywhere() -> list[str]:
+    """The command prefix that lets a program use every core (this driver is pinned to the
+    load core, and what it starts inherits that)."""
+    if not can_pin():
+        return []
+    return ["taskset", "-c", ",".join(str(core) for core in sorted(ALL_CORES))]
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a service's workers, nginx's worker)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending += [int(child) for child in children.read().split()]
+    return found
+
+
 def set_affinity(pid: int, cores: set[int]) -> None:
-    """Move a running process (all its threads) to `cores`."""
+    """Move a running process (all its threads, and its children's) to `cores`."""
     if not can_pin():
         return
-    for task in os.listdir(f"/proc/{pid}/task"):
+    for process in descendants(pid):
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(task), cores)
+            for task in os.listdir(f"/proc/{process}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task), cores)
+
+
+def listening_processes(pid: int, port: int) -> list[int]:
+    """The processes of `pid`'s tree that hold a socket listening on 127.0.0.1:`port` (or any
+    address): how many workers of a service really serve its port."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{inode}]")
+    holders = []
+    for process in descendants(pid):
+        with contextlib.suppress(OSError):
+            links = {
+                os.readlink(f"/proc/{process}/fd/{fd}") for fd in os.listdir(f"/proc/{process}/fd")
+            }
+            if links & inodes:
+                holders.append(process)
+    return holders
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,6 +98,16 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of `pid` and every process below it (nginx's worker, a service's
+    workers)."""
+    total = 0.0
+    for each in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(each)
+    return total
 
 
 class Process:

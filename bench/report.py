@@ -62,6 +62,8 @@ def number(value: float, unit: str) -> str:
         return f"{value:.2f} ms" if abs(value) < 100 else f"{value:,.0f} ms"
     if unit == "us":
         return f"{value:,.0f} µs"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
     if unit == "B":
         return f"{value:,.1f} B"
     return f"{value:,.3g} {unit}".strip()

@@ -21,7 +21,18 @@ import aiohttp
 from bench.context import Context
 from bench.processes import LOAD_CORE, SERVER_CORE, can_pin, free_port
 from bench.report import RESULTS, Figure, table, write
-from bench.scenarios import deep_link, designs, forward_auth, login, memory, propagation, proxy
+from bench.scenarios import (
+    deep_link,
+    designs,
+    forward_auth,
+    jwks,
+    login,
+    memory,
+    nginx_front,
+    propagation,
+    proxy,
+    workers,
+)
 from bench.signing import Signer, new_key_file
 from bench.stack import Stack
 from bench.tokens import mint, session_cookies
@@ -34,6 +45,9 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "4": ("against a PostgreSQL lookup and introspection", designs.run),
     "5": ("revocation propagation", propagation.run),
     "6": ("login against a bare argon2id verify", login.run),
+    "8": ("nginx auth_request to the router against nginx alone", nginx_front.run),
+    "9": ("auth's JWKS against its /healthz", jwks.run),
+    "10": ("the router with 2 workers against 1", workers.run),
     "3": ("deep-link login, a fresh token each", deep_link.run),
 }
 """In the order they run: deep links last, as tens of thousands of fresh tokens leave state
@@ -139,12 +153,15 @@ async def main(args: argparse.Namespace) -> int:
         "server_core": SERVER_CORE,
         "load_core": LOAD_CORE,
         "logs": str(work.relative_to(RESULTS.parent.parent)),
+        "notes": ctx.notes,
     }
     path = write(figures, settings=settings, seconds=seconds, failed=failed)
     say("")
     say(table(figures))
     missed = [f for f in figures if f.met is False]
     say("")
+    for number, text in ctx.notes.items():
+        say(f"scenario {number}: {text}")
     for number, error in failed.items():
         say(f"scenario {number} FAILED: {error}")
     say(
@@ -158,7 +175,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="scenarios to run, e.g. 1,4")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per target")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target")

@@ -3,6 +3,7 @@ client that signs in, creates users, mints tokens and opens sessions."""
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -116,9 +117,16 @@ class Stack:
 
     def process(self, name: str, **env: str) -> Process:
         """Instance `name` (`auth`, `registry-2`, ...), not started yet."""
-        module, port_variable = SERVICES[name.split("-")[0]]
+        service = name.split("-")[0]
+        module, port_variable = SERVICES[service]
         port = self.ports.setdefault(name, free_port())
         environment = {**self.env(), "LATCHKEY_INSTANCE_ID": name, **env, port_variable: str(port)}
+        if service == "router":
+            # The admin portal's port of its own (9004 by default) for every router instance:
+            # two instances cannot both bind 9004, nor can one beside a `make run`.
+            admin_port = self.ports.setdefault(name + ":admin", free_port())
+            portals = {"agent": {"embeddable": True}, "admin": {"port": admin_port}}
+            environment.setdefault("LATCHKEY_PORTALS", json.dumps(portals))
         process = Process(name, module, env=environment, log_dir=self.log_dir, port=port)
         self.services[name] = process
         return process

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.processes import LOAD_CORE, cpu_seconds, pinned
+from bench.processes import LOAD_CORE, everywhere, pinned, tree_cpu_seconds
 
 SCRIPT = Path(__file__).parent / "lua" / "requests.lua"
 MARKER = "BENCH_JSON "
@@ -36,7 +36,13 @@ class Target:
     offset: Callable[[int], int] | None = None
     """The first line for run number n (warm-up is 0): fresh tokens for every run."""
     pid: int | None = None
-    """The server's process, whose CPU time per request is noted beside the rate."""
+    """The server's process, whose CPU time per request (its children's included) is noted
+    beside the rate."""
+    pinned: bool = True
+    """wrk on the load core; False lets it run on every core, beside the servers."""
+    behind: int | None = None
+    """A process the server asks on every request (the router behind nginx), whose CPU time
+    per request is noted too."""
 
 
 @dataclass
@@ -53,6 +59,8 @@ class Run:
     cpu_us: float | None = None
     """The server's CPU time per request (user + system, all its threads), in µs: unlike
     the rate, it hardly changes when other work on the machine takes the server's core."""
+    behind_cpu_us: float | None = None
+    """The same for the target's `behind` process."""
 
     @property
     def failed(self) -> int:
@@ -86,12 +94,20 @@ class Result:
         values = [run.cpu_us for run in self.runs if run.cpu_us is not None]
         return statistics.median(values) if values else None
 
+    @property
+    def behind_cpu_us(self) -> float | None:
+        values = [run.behind_cpu_us for run in self.runs if run.behind_cpu_us is not None]
+        return statistics.median(values) if values else None
+
     def as_json(self) -> dict[str, object]:
         return {
             "rps": round(self.rps, 1),
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
             "cpu_us_per_request": None if self.cpu_us is None else round(self.cpu_us, 1),
+            "behind_cpu_us_per_request": (
+                None if self.behind_cpu_us is None else round(self.behind_cpu_us, 1)
+            ),
             "runs": [asdict(run) for run in self.runs],
         }
 
@@ -103,7 +119,7 @@ def wrk_available() -> bool:
 async def run_wrk(target: Target, *, load: Load, duration: float, number: int) -> Run:
     offset = target.offset(number) if target.offset else 0
     command = [
-        *pinned(LOAD_CORE),
+        *(pinned(LOAD_CORE) if target.pinned else everywhere()),
         "wrk",
         f"-t{load.threads}",
         f"-c{load.connections}",
@@ -119,12 +135,20 @@ async def run_wrk(target: Target, *, load: Load, duration: float, number: int) -
         str(target.lines),
         str(offset),
     ]
-    cpu_before = cpu_seconds(target.pid) if target.pid else None
+    cpu_before = tree_cpu_seconds(target.pid) if target.pid else None
+    behind_before = tree_cpu_seconds(target.behind) if target.behind else None
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), duration + 60)
-    cpu = cpu_seconds(target.pid) - cpu_before if target.pid and cpu_before is not None else None
+    cpu = (
+        tree_cpu_seconds(target.pid) - cpu_before if target.pid and cpu_before is not None else None
+    )
+    behind = (
+        tree_cpu_seconds(target.behind) - behind_before
+        if target.behind and behind_before is not None
+        else None
+    )
     for line in stdout.decode(errors="replace").splitlines():
         if line.startswith(MARKER):
             figures = json.loads(line[len(MARKER) :])
@@ -144,6 +168,9 @@ async def run_wrk(target: Target, *, load: Load, duration: float, number: int) -
         errors={k: v for k, v in errors.items() if v},
         wrapped=figures["wrapped"],
         cpu_us=round(cpu / figures["requests"] * 1e6, 1) if cpu and figures["requests"] else None,
+        behind_cpu_us=(
+            round(behind / figures["requests"] * 1e6, 1) if behind and figures["requests"] else None
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 -- Per-request credentials for wrk, one line of a file per request, in order.
 --   wrk ... -s requests.lua URL -- MODE PATH FILE [OFFSET]
 -- MODE: verify-cookie | verify-bearer (forward-auth with X-Original-URI: /agent/x),
---       page-cookie (a signed-in page), deeplink (PATH?accessToken=LINE&room=7).
+--       page-cookie (a signed-in page), deeplink (PATH?accessToken=LINE&room=7),
+--       plain (PATH with no credentials; the lines only set how many requests are formatted).
 -- Requests are formatted once in init(); request() only hands the next one out.
 -- done() prints one line "BENCH_JSON {...}" that bench/wrk.py reads.
 
@@ -18,6 +19,8 @@ local function build(mode, path, line)
       headers["Authorization"] = "Bearer " .. line
    elseif mode == "deeplink" then
       target = path .. "?accessToken=" .. line .. "&room=7"
+   elseif mode == "plain" then
+      target = path
    else
       error("unknown mode " .. tostring(mode))
    end

@@ -108,3 +108,43 @@ async def test_a_standby_takes_over_when_the_relaying_instance_stops(
         jtis = await revoke_new_tokens(second, admin, 5)
         assert await revoked_jtis_heard(tap, jtis) == jtis
     assert second_relay.role == "leader"
+
+
+async def test_a_change_wakes_the_relay_at_once_through_notify(
+    fresh_database: str, start_registry: RegistryFactory, infra: Infra, exchange: str
+) -> None:
+    """The event's row and its NOTIFY are one statement: the relay still hears every change
+    at once, long before its next scan."""
+    registry = await start_registry(
+        fresh_database, relay_poll_interval=30.0, heartbeat_interval=30.0
+    )
+    relay = registry.app[RELAY]
+    await wait_for(lambda: relay.role == "leader")
+    async with EventTap(infra.amqp_url, exchange) as tap:
+        await asyncio.sleep(0.3)  # past the scan the relay makes as it starts leading
+        admin = await registry.admin()
+        started = asyncio.get_running_loop().time()
+        jtis = await revoke_new_tokens(registry, admin, 3)
+        heard = await revoked_jtis_heard(tap, jtis, timeout=5)
+        assert heard == jtis
+        assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_each_published_event_carries_the_sequence_number_its_change_answered(
+    registry: Registry, infra: Infra, exchange: str
+) -> None:
+    """The payload's `seq` is written in the statement that takes the number."""
+    admin = await registry.admin()
+    async with EventTap(infra.amqp_url, exchange) as tap:
+        answered = {}
+        for _ in range(4):
+            _, claims = await registry.record()
+            response = await registry.client.post(
+                f"/api/v1/tokens/{claims['jti']}/revoke", json={"reason": "x"}, headers=admin
+            )
+            answered[claims["jti"]] = (await response.json())["data"]["eventSeq"]
+        events = await tap.collect(4)
+    assert {event["jti"]: event["seq"] for event in events} == answered
+    assert sorted(answered.values()) == list(
+        range(min(answered.values()), max(answered.values()) + 1)
+    )

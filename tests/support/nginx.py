@@ -118,8 +118,16 @@ def tls_front(*, port: int, router: str, certificate: Path, key: Path, partner: 
   }}"""
 
 
-def configuration(prefix: Path, *, servers: str, built: str) -> str:
-    """Everything nginx writes stays under `prefix`; workers run as the current user."""
+def configuration(
+    prefix: Path,
+    *,
+    servers: str,
+    built: str,
+    worker_connections: int = 64,
+    access_log: bool = True,
+) -> str:
+    """Everything nginx writes stays under `prefix`; workers run as the current user. The
+    bench (bench/scenarios/nginx_front.py) asks for more connections and no access log."""
     temp = "\n".join(
         f"  {name}_temp_path {prefix / name};"
         for name in TEMP_PATHS
@@ -134,9 +142,9 @@ def configuration(prefix: Path, *, servers: str, built: str) -> str:
 worker_processes 1;
 error_log {prefix / "error.log"} info;
 pid {prefix / "nginx.pid"};
-events {{ worker_connections 64; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
-  access_log {prefix / "access.log"};
+  access_log {prefix / "access.log" if access_log else "off"};
 {temp}
 {servers}
 }}
@@ -147,6 +155,8 @@ http {{
 class Nginx:
     url: str
     prefix: Path
+    pid: int
+    """The master's (its one worker is its child)."""
 
     def error_log(self) -> str:
         path = self.prefix / "error.log"
@@ -171,9 +181,13 @@ async def nginx(
     router: str,
     servers: Callable[[int], str] | None = None,
     timeout: float = 10.0,
+    command_prefix: tuple[str, ...] = (),
+    worker_connections: int = 64,
+    access_log: bool = True,
 ) -> AsyncIterator[Nginx]:
     """nginx in the foreground (`daemon off;`), stopped (fast shutdown) on the way out:
-    the README's forward-auth in front of `upstream`, or the `servers` made for its port."""
+    the README's forward-auth in front of `upstream`, or the `servers` made for its port.
+    `command_prefix` goes before the binary (the bench's `taskset -c 0`)."""
     port = free_port()
     for name in TEMP_PATHS:
         (prefix / name).mkdir(parents=True, exist_ok=True)
@@ -184,10 +198,19 @@ async def nginx(
         text = forward_auth(port=port, upstream=upstream, router=router)
     else:
         text = servers(port)
-    conf.write_text(configuration(prefix, servers=text, built=built))
+    conf.write_text(
+        configuration(
+            prefix,
+            servers=text,
+            built=built,
+            worker_connections=worker_connections,
+            access_log=access_log,
+        )
+    )
     log = (prefix / "stderr.log").open("wb")
     try:
         process = await asyncio.create_subprocess_exec(
+            *command_prefix,
             binary,
             *("-e", str(prefix / "error.log"), "-c", str(conf), "-p", str(prefix)),
             *("-g", "daemon off;"),
@@ -196,7 +219,7 @@ async def nginx(
         )
     finally:
         log.close()
-    server = Nginx(f"http://127.0.0.1:{port}", prefix)
+    server = Nginx(f"http://127.0.0.1:{port}", prefix, process.pid)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while not await _listening(port):

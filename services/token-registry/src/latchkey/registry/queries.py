@@ -88,15 +88,21 @@ WHERE t.jti = u.jti AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)""
 
 # --- the outbox -------------------------------------------------------------------------
 
-NEXT_SEQ = "UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING last_seq"
+# The next sequence number, the event's row (its payload's "seq" set to that number) and the
+# relay's wake-up, in one statement: the counter's row stays locked from here until the
+# commit, and every round trip in between is time every other change waits for it.
+APPEND_EVENT = """
+WITH next AS (
+    UPDATE registry.event_counter SET last_seq = last_seq + 1 RETURNING last_seq
+), notified AS (
+    SELECT pg_notify('latchkey_registry_events', last_seq::text) FROM next
+)
+INSERT INTO registry.events (seq, type, payload, created_at)
+SELECT last_seq, $1, jsonb_set($2::jsonb, '{seq}', to_jsonb(last_seq)), $3
+FROM next, notified
+RETURNING seq"""
 
 LATEST_SEQ = "SELECT last_seq FROM registry.event_counter"
-
-INSERT_EVENT = (
-    "INSERT INTO registry.events (seq, type, payload, created_at) VALUES ($1, $2, $3, $4)"
-)
-
-NOTIFY_EVENTS = "SELECT pg_notify('latchkey_registry_events', $1::text)"
 
 EVENTS_CHANNEL = "latchkey_registry_events"
 

@@ -164,24 +164,16 @@ async def mark_tokens_used(conn: Connection, *, used: dict[UUID, datetime]) -> N
 # --- the outbox ---------------------------------------------------------------------------
 
 
-async def next_seq(conn: Connection) -> int:
-    """The next sequence number; the counter's row lock is held until this transaction ends."""
-    seq: int = await conn.fetchval(queries.NEXT_SEQ)
-    return seq
-
-
-async def insert_event(conn: Connection, *, event: TokenEvent) -> None:
-    await conn.execute(queries.INSERT_EVENT, event.seq, event.type, event.wire(), event.at)
-    await conn.execute(queries.NOTIFY_EVENTS, str(event.seq))
-
-
 async def append_event(
     conn: Connection, build: Callable[[int, datetime], TokenEvent], *, now: datetime
 ) -> TokenEvent:
-    """Write the event built for the next sequence number, in the caller's transaction."""
-    event = build(await next_seq(conn), now)
-    await insert_event(conn, event=event)
-    return event
+    """Write the event built for the next sequence number, in the caller's transaction; the
+    counter's row lock is held until the transaction ends. The event is built before its
+    number is known (as number 1) and its stored payload gets the number in the same
+    statement, so the lock is held for one round trip and the commit."""
+    draft = build(1, now)
+    seq: int = await conn.fetchval(queries.APPEND_EVENT, draft.type, draft.wire(), draft.at)
+    return build(seq, now)
 
 
 async def latest_seq(conn: Connection) -> int:
