@@ -31,13 +31,17 @@ def own_host_port(request: web.BaseRequest) -> tuple[str, int] | None:
 
 
 def sender_of(request: web.BaseRequest) -> Sender:
+    """What the request says of the page that sent it (made on every signed-in request: the
+    portal's own origin is read only when there is a sender to compare it with)."""
     headers = request.headers
+    origin = headers.get("Origin")
+    referer = headers.get("Referer")
     return Sender(
-        origin=headers.get("Origin"),
-        referer=headers.get("Referer"),
-        fetch_site=headers.get("Sec-Fetch-Site"),
-        fetch_dest=headers.get("Sec-Fetch-Dest"),
-        own=own_host_port(request),
+        origin,
+        referer,
+        headers.get("Sec-Fetch-Site"),
+        headers.get("Sec-Fetch-Dest"),
+        own_host_port(request) if origin is not None or referer is not None else None,
     )
 
 
