@@ -252,6 +252,7 @@ class Proxy:
         )
         try:
             await _pump_both_ways(client, upstream)
+            await self.connections.closed(client)
         finally:
             expiry.cancel()
             self.connections.remove(client, identity.claims)
