@@ -128,6 +128,24 @@ class IdentityHeaders:
 
     def __init__(self, size: int = HEADER_CACHE_SIZE) -> None:
         self._made: BoundedDict[tuple[str, str], dict[str, str]] = BoundedDict(size)
+        self._for_route: BoundedDict[tuple[str, str, str, bool], tuple[tuple[str, str], ...]]
+        self._for_route = BoundedDict(size)
+
+    def for_route(
+        self, identity: Identity, prefix: str, *, pass_token: bool
+    ) -> tuple[tuple[str, str], ...]:
+        """The headers an upstream under `prefix` gets that do not change from one request of
+        the session to the next: the identity, the route's prefix, the bearer token where the
+        route asks for it. Made once per token, portal and route."""
+        key = (identity.token, identity.portal, prefix, pass_token)
+        made = self._for_route.get(key)
+        if made is None:
+            pairs = [*self.of(identity).items(), ("X-Forwarded-Prefix", prefix)]
+            if pass_token:
+                pairs.append(("Authorization", f"Bearer {identity.token}"))
+            made = tuple(pairs)
+            self._for_route.remember(key, made)
+        return made
 
     def of(self, identity: Identity) -> dict[str, str]:
         key = (identity.token, identity.portal)
