@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+from multidict import CIMultiDict
+
 from latchkey.common import errors
 from latchkey.common.admission import Admission
 from latchkey.common.bounded import BoundedDict
@@ -130,6 +132,18 @@ class IdentityHeaders:
         self._made: BoundedDict[tuple[str, str], dict[str, str]] = BoundedDict(size)
         self._for_route: BoundedDict[tuple[str, str, str, bool], tuple[tuple[str, str], ...]]
         self._for_route = BoundedDict(size)
+        self._answers: BoundedDict[tuple[str, str], CIMultiDict[str]] = BoundedDict(size)
+
+    def forward_auth_answer(self, identity: Identity) -> CIMultiDict[str]:
+        """Forward-auth's answer headers (the identity, `Cache-Control: no-store`), made once
+        per token and portal; each answer copies them (aiohttp's Response does)."""
+        key = (identity.token, identity.portal)
+        headers = self._answers.get(key)
+        if headers is None:
+            headers = CIMultiDict(self.of(identity))
+            headers["Cache-Control"] = "no-store"
+            self._answers.remember(key, headers)
+        return headers
 
     def for_route(
         self, identity: Identity, prefix: str, *, pass_token: bool
@@ -196,8 +210,13 @@ class SessionDecisions:
         entry = self._entries.get((header, portal))
         if entry is None:
             return None
-        identity, until, stamp = entry
-        if stamp != self.stamp() or self._clock() >= until or not self._state.live():
+        identity, until, (version, generation) = entry
+        if (
+            version != self._state.view.version
+            or generation != self._verifier.generation
+            or self._clock() >= until
+            or not self._state.live()
+        ):
             return None
         self._state.receipts.used(identity.claims.jti)
         return identity

@@ -226,9 +226,7 @@ async def verify(request: web.Request) -> web.Response:
         raise refused.error from None
     if identity is None:
         raise errors.TokenMissing()
-    headers = dict(request.app[IDENTITY_HEADERS].of(identity))
-    headers["Cache-Control"] = "no-store"
-    return web.Response(headers=headers)
+    return web.Response(headers=request.app[IDENTITY_HEADERS].forward_auth_answer(identity))
 
 
 async def api(request: web.Request, route: Route) -> web.StreamResponse:
