@@ -2,6 +2,7 @@
 refuses (a request line or header over the limits, broken syntax) is answered with the
 envelope and one log line, not a plain-text page and an ERROR with a stack trace."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -48,9 +49,17 @@ def refusal_of(exc: HttpProcessingError) -> errors.ApiError:
 
 class EnvelopeRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the parser's refusals as every other
-    refusal is answered."""
+    refusal is answered, and knowing the local port its connection came in on (each
+    `get_extra_info("sockname")` asks the kernel again)."""
 
-    __slots__ = ()
+    __slots__ = ("local_port",)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sockname = transport.get_extra_info("sockname")
+        self.local_port: int | None = (
+            sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+        )
+        super().connection_made(transport)
 
     def handle_error(
         self,

@@ -102,17 +102,7 @@ class PortalsSettings(BaseModel):
     def portal_at(self, host: str | None, port: int | None) -> list[str]:
         """The portals served on this origin: the one bound to its host, else those served
         on its (router) port."""
-        if host:
-            found = origin_host_port("http://" + host)
-            name = found[0] if found else ""
-            for portal, config in self.portals.items():
-                if config.host is not None and config.host == name:
-                    return [portal]
-        return [
-            portal
-            for portal, config in self.portals.items()
-            if config.host is None and (config.port or self.router_port) == port
-        ]
+        return list(PortalOrigins(self).served_at(host, port))
 
     def origin_of(self, portal: str, *, scheme: str, host: str) -> str:
         """Where browsers find `portal`, seen from a request that reached `host` (Host
@@ -123,3 +113,30 @@ class PortalsSettings(BaseModel):
         found = origin_host_port("http://" + host)
         hostname = found[0] if found else "127.0.0.1"
         return f"{scheme}://{hostname}:{config.port or self.router_port}"
+
+
+class PortalOrigins:
+    """`PortalsSettings.portal_at` with the settings read once: the router asks it on every
+    request. Made from settings that no longer change (a service's, once built)."""
+
+    def __init__(self, settings: PortalsSettings) -> None:
+        self.settings = settings
+        self._by_host: dict[str, tuple[str, ...]] = {}
+        self._by_port: dict[int, tuple[str, ...]] = {}
+        for portal, config in settings.portals.items():
+            if config.host is not None:
+                self._by_host.setdefault(config.host, (portal,))
+            else:
+                port = config.port or settings.router_port
+                self._by_port[port] = (*self._by_port.get(port, ()), portal)
+
+    def served_at(self, host: str | None, port: int | None) -> tuple[str, ...]:
+        """The portals served on this origin: the one bound to its host, else those served
+        on its (router) port."""
+        if host:
+            found = origin_host_port("http://" + host)
+            if found is not None:
+                bound = self._by_host.get(found[0])
+                if bound is not None:
+                    return bound
+        return self._by_port.get(port, ()) if port is not None else ()

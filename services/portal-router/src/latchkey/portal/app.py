@@ -13,6 +13,7 @@ from latchkey.common.appkeys import CREDENTIALS, TOKEN_STATE, VERIFIER
 from latchkey.common.auth_client import AuthClient
 from latchkey.common.edge import Handler, Wrapper
 from latchkey.common.network import TrustedProxies
+from latchkey.common.portals import PortalOrigins
 from latchkey.common.registry_client import RegistryClient
 from latchkey.common.tokenstate.endpoints import setup_token_state_routes
 from latchkey.common.tokenstate.runtime import token_state_context
@@ -25,6 +26,7 @@ from latchkey.portal.appkeys import (
     GATEKEEPER,
     IDENTITY_HEADERS,
     NETWORK,
+    ORIGINS,
     PROXY,
     REGISTRY,
     ROUTES,
@@ -104,6 +106,7 @@ def create_app(settings: RouterSettings) -> web.Application:
     app[SETTINGS] = settings
     app[NETWORK] = proxies
     app[ROUTES] = RouteTable(settings.all_routes())
+    app[ORIGINS] = PortalOrigins(settings)
     app[IDENTITY_HEADERS] = IdentityHeaders()
     # Made before anything starts: a missing or malformed session key stops the start here.
     app[CODEC] = SessionCodec(settings.session_keys, cache_size=settings.token_cache_size)

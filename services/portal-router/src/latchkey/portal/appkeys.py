@@ -5,6 +5,7 @@ from aiohttp import web
 
 from latchkey.common.auth_client import AuthClient
 from latchkey.common.network import TrustedProxies
+from latchkey.common.portals import PortalOrigins
 from latchkey.common.registry_client import RegistryClient
 from latchkey.portal.connections import LiveConnections
 from latchkey.portal.gatekeeper import Gatekeeper, IdentityHeaders
@@ -26,3 +27,4 @@ IDENTITY_HEADERS = web.AppKey("identity_headers", IdentityHeaders)
 ROUTES = web.AppKey("routes", RouteTable)
 AUTH = web.AppKey("auth_client", AuthClient)
 CODEC = web.AppKey("session_codec", SessionCodec)
+ORIGINS = web.AppKey("portal_origins", PortalOrigins)

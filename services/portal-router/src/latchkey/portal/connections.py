@@ -1,6 +1,7 @@
 """Live WebSocket connections, by the token they rest on: closed the moment it is revoked."""
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import defaultdict
@@ -32,7 +33,7 @@ class LiveConnections:
         self._claims: dict[web.WebSocketResponse, Claims] = {}
         self._by_jti: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self._by_user: dict[str, dict[web.WebSocketResponse, float]] = defaultdict(dict)
-        self._closing: set[asyncio.Task[bool]] = set()
+        self._closing: dict[web.WebSocketResponse, asyncio.Task[bool]] = {}
         self._view: TokenStateView | None = None
 
     def follow(self, view: TokenStateView) -> None:
@@ -95,7 +96,18 @@ class LiveConnections:
     def _close(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
         if ws.closed:
             return
+        if ws in self._closing:
+            return
         task = asyncio.get_running_loop().create_task(ws.close(code=code, message=reason.encode()))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closing[ws] = task
+        task.add_done_callback(lambda _: self._closing.pop(ws, None))
         log.info("closing a WebSocket: %s", reason)
+
+    async def closed(self, ws: web.WebSocketResponse) -> None:
+        """Until a close begun here is done: the client's Close answered ours (RFC 6455
+        §7.1.1), so the connection is not dropped under the client while it replies, which
+        it would see as an abnormal closure (1006) instead of the code we sent."""
+        task = self._closing.get(ws)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)

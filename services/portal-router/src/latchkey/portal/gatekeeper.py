@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+from multidict import CIMultiDict
+
 from latchkey.common import errors
 from latchkey.common.admission import Admission
 from latchkey.common.bounded import BoundedDict
@@ -128,6 +130,36 @@ class IdentityHeaders:
 
     def __init__(self, size: int = HEADER_CACHE_SIZE) -> None:
         self._made: BoundedDict[tuple[str, str], dict[str, str]] = BoundedDict(size)
+        self._for_route: BoundedDict[tuple[str, str, str, bool], tuple[tuple[str, str], ...]]
+        self._for_route = BoundedDict(size)
+        self._answers: BoundedDict[tuple[str, str], CIMultiDict[str]] = BoundedDict(size)
+
+    def forward_auth_answer(self, identity: Identity) -> CIMultiDict[str]:
+        """Forward-auth's answer headers (the identity, `Cache-Control: no-store`), made once
+        per token and portal; each answer copies them (aiohttp's Response does)."""
+        key = (identity.token, identity.portal)
+        headers = self._answers.get(key)
+        if headers is None:
+            headers = CIMultiDict(self.of(identity))
+            headers["Cache-Control"] = "no-store"
+            self._answers.remember(key, headers)
+        return headers
+
+    def for_route(
+        self, identity: Identity, prefix: str, *, pass_token: bool
+    ) -> tuple[tuple[str, str], ...]:
+        """The headers an upstream under `prefix` gets that do not change from one request of
+        the session to the next: the identity, the route's prefix, the bearer token where the
+        route asks for it. Made once per token, portal and route."""
+        key = (identity.token, identity.portal, prefix, pass_token)
+        made = self._for_route.get(key)
+        if made is None:
+            pairs = [*self.of(identity).items(), ("X-Forwarded-Prefix", prefix)]
+            if pass_token:
+                pairs.append(("Authorization", f"Bearer {identity.token}"))
+            made = tuple(pairs)
+            self._for_route.remember(key, made)
+        return made
 
     def of(self, identity: Identity) -> dict[str, str]:
         key = (identity.token, identity.portal)
@@ -178,8 +210,13 @@ class SessionDecisions:
         entry = self._entries.get((header, portal))
         if entry is None:
             return None
-        identity, until, stamp = entry
-        if stamp != self.stamp() or self._clock() >= until or not self._state.live():
+        identity, until, (version, generation) = entry
+        if (
+            version != self._state.view.version
+            or generation != self._verifier.generation
+            or self._clock() >= until
+            or not self._state.live()
+        ):
             return None
         self._state.receipts.used(identity.claims.jti)
         return identity

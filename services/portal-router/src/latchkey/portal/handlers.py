@@ -16,6 +16,7 @@ from latchkey.portal.appkeys import (
     GATEKEEPER,
     IDENTITY_HEADERS,
     NETWORK,
+    ORIGINS,
     PROXY,
     ROUTES,
     SETTINGS,
@@ -65,7 +66,7 @@ async def signed_in(request: web.Request, portal: str) -> Identity | None:
 
 async def portal_page(request: web.Request, portal: str) -> web.StreamResponse:
     """Any page of a portal: a deep link, a signed-in request to proxy, or the way to sign in."""
-    check_origin(request, request.app[SETTINGS], portal)
+    check_origin(request, request.app[ORIGINS], portal)
     try:
         if TOKEN_PARAMETER in request.query:
             return await deep_link(request, portal)
@@ -129,7 +130,7 @@ def builtin_page(identity: Identity, ancestors: str) -> web.Response:
 
 
 async def login_form(request: web.Request, portal: str) -> web.StreamResponse:
-    check_origin(request, request.app[SETTINGS], portal)
+    check_origin(request, request.app[ORIGINS], portal)
     sign_in = request.app[SIGN_IN]
     if TOKEN_PARAMETER in request.query:
         try:
@@ -156,7 +157,7 @@ def require_own_page(request: web.BaseRequest) -> None:
 
 async def login(request: web.Request, portal: str) -> web.StreamResponse:
     """The sign-in form's POST."""
-    check_origin(request, request.app[SETTINGS], portal)
+    check_origin(request, request.app[ORIGINS], portal)
     require_own_page(request)
     form = await request.post()
     expected = request.cookies.get(CSRF_COOKIE)
@@ -185,7 +186,7 @@ async def cookies_kept(request: web.Request, portal: str) -> web.Response:
 
 
 async def logout_form(request: web.Request, portal: str) -> web.Response:
-    check_origin(request, request.app[SETTINGS], portal)
+    check_origin(request, request.app[ORIGINS], portal)
     if request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal) is None:
         return pages.signed_out_page(login=f"/{portal}/auth/login")
     return pages.logout_confirm_page(action=f"/{portal}/auth/logout")
@@ -193,7 +194,7 @@ async def logout_form(request: web.Request, portal: str) -> web.Response:
 
 async def logout(request: web.Request, portal: str) -> web.Response:
     """End the session and revoke its token (through auth's logout, as clients do)."""
-    check_origin(request, request.app[SETTINGS], portal)
+    check_origin(request, request.app[ORIGINS], portal)
     require_own_page(request)
     session = request.app[GATEKEEPER].session_of(request.headers.get("Cookie"), portal)
     if session is not None:
@@ -225,9 +226,7 @@ async def verify(request: web.Request) -> web.Response:
         raise refused.error from None
     if identity is None:
         raise errors.TokenMissing()
-    headers = dict(request.app[IDENTITY_HEADERS].of(identity))
-    headers["Cache-Control"] = "no-store"
-    return web.Response(headers=headers)
+    return web.Response(headers=request.app[IDENTITY_HEADERS].forward_auth_answer(identity))
 
 
 async def api(request: web.Request, route: Route) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from latchkey.common import errors
 from latchkey.common.domains import origin_host_port
-from latchkey.common.portals import PortalsSettings
+from latchkey.common.portals import PortalOrigins
 from latchkey.portal.admission import Sender
 
 
@@ -19,7 +19,11 @@ class WrongOrigin(errors.ApiError):
 
 
 def local_port(request: web.BaseRequest) -> int | None:
-    """The router port the request came in on."""
+    """The router port the request came in on (read once per connection where the server
+    is latchkey.common.http_server's)."""
+    known = getattr(request.protocol, "local_port", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     transport = request.transport
     sockname = transport.get_extra_info("sockname") if transport is not None else None
     return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
@@ -31,13 +35,17 @@ def own_host_port(request: web.BaseRequest) -> tuple[str, int] | None:
 
 
 def sender_of(request: web.BaseRequest) -> Sender:
+    """What the request says of the page that sent it (made on every signed-in request: the
+    portal's own origin is read only when there is a sender to compare it with)."""
     headers = request.headers
+    origin = headers.get("Origin")
+    referer = headers.get("Referer")
     return Sender(
-        origin=headers.get("Origin"),
-        referer=headers.get("Referer"),
-        fetch_site=headers.get("Sec-Fetch-Site"),
-        fetch_dest=headers.get("Sec-Fetch-Dest"),
-        own=own_host_port(request),
+        origin,
+        referer,
+        headers.get("Sec-Fetch-Site"),
+        headers.get("Sec-Fetch-Dest"),
+        own_host_port(request) if origin is not None or referer is not None else None,
     )
 
 
@@ -50,13 +58,12 @@ def is_top_level_navigation(request: web.BaseRequest) -> bool:
     return "text/html" in request.headers.get("Accept", "")
 
 
-def check_origin(request: web.BaseRequest, portals: PortalsSettings, portal: str) -> None:
+def check_origin(request: web.BaseRequest, origins: PortalOrigins, portal: str) -> None:
     """Return when this origin serves `portal`; else redirect a top-level navigation to where
     it is served (307, the path and query as sent) or refuse with 421."""
-    served = portals.portal_at(request.host, local_port(request))
-    if portal in served:
+    if portal in origins.served_at(request.host, local_port(request)):
         return
-    target = portals.origin_of(portal, scheme=request.scheme, host=request.host)
+    target = origins.settings.origin_of(portal, scheme=request.scheme, host=request.host)
     elsewhere = origin_host_port(target) != own_host_port(request)
     if elsewhere and is_top_level_navigation(request):
         raise web.HTTPTemporaryRedirect(

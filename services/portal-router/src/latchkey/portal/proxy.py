@@ -99,11 +99,11 @@ def _without_session_cookie(header: str) -> str:
     return "; ".join(kept)
 
 
-def upstream_headers(
-    request: web.BaseRequest, identity: Identity, route: Route, identity_headers: dict[str, str]
-) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop ones, credentials and our cookie, plus who the
-    user is and where the request came from. One pass: it runs on every proxied request."""
+def upstream_headers(request: web.BaseRequest, ours: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """The client's headers minus hop-by-hop ones, credentials and our cookie, plus ours (who
+    the user is, the route's prefix, the token where the route passes it: made once per
+    session, `IdentityHeaders.for_route`) and where the request came from. One pass: it runs
+    on every proxied request."""
     client = request.headers
     dropped = TO_UPSTREAM_DROPPED
     if "Connection" in client:
@@ -120,16 +120,16 @@ def upstream_headers(
         headers.add(name, value)
     if "Content-Length" in client and not client.get("Transfer-Encoding"):
         headers.add("Content-Length", client["Content-Length"])
-    for name, value in identity_headers.items():
-        headers.add(name, value)
-    if route.pass_token:
-        headers.add("Authorization", f"Bearer {identity.token}")
+    headers.extend(ours)
     forwarded_for = client.get("X-Forwarded-For")
     peer = request.remote or ""
-    headers.add("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer)
-    headers.add("X-Forwarded-Proto", request.scheme)
-    headers.add("X-Forwarded-Host", request.host)
-    headers.add("X-Forwarded-Prefix", route.prefix)
+    headers.extend(
+        (
+            ("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer),
+            ("X-Forwarded-Proto", request.scheme),
+            ("X-Forwarded-Host", request.host),
+        )
+    )
     return headers
 
 
@@ -174,6 +174,9 @@ class Proxy:
         self.connections = connections
         self._identity = identity_headers
 
+    def _ours(self, identity: Identity, route: Route) -> tuple[tuple[str, str], ...]:
+        return self._identity.for_route(identity, route.prefix, pass_token=route.pass_token)
+
     async def http(
         self,
         request: web.Request,
@@ -188,7 +191,7 @@ class Proxy:
             upstream = await self._session.request(
                 request.method,
                 _target(route, path, request),
-                headers=upstream_headers(request, identity, route, self._identity.of(identity)),
+                headers=upstream_headers(request, self._ours(identity, route)),
                 data=body,
                 allow_redirects=False,
                 skip_auto_headers=NOT_INVENTED,
@@ -236,7 +239,7 @@ class Proxy:
         try:
             upstream = await self._session.ws_connect(
                 _target(route, path, request, websocket=True),
-                headers=upstream_headers(request, identity, route, self._identity.of(identity)),
+                headers=upstream_headers(request, self._ours(identity, route)),
                 protocols=protocols,
                 autoping=True,
             )
@@ -252,6 +255,7 @@ class Proxy:
         )
         try:
             await _pump_both_ways(client, upstream)
+            await self.connections.closed(client)
         finally:
             expiry.cancel()
             self.connections.remove(client, identity.claims)

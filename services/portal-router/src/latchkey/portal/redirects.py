@@ -25,6 +25,8 @@ class BadLink(errors.BadRequest):
 _PLAIN_UNLESS = re.compile(r"[\x00-\x20\x7f\\%;]|//|/\.")
 """What sends a path through the full cleaning: escapes, empty or dot segments, and the
 characters the full cleaning refuses. Most paths have none and are already clean."""
+_PLAIN_URI_UNLESS = re.compile(r"[\x00-\x20\x7f\\%;#]|//|/\.")
+"""The same for an original URI's path (forward-auth), where `#` is refused too."""
 
 
 def clean_path(raw_path: str, portal: str, *, max_length: int) -> str:
@@ -94,6 +96,12 @@ def portal_of_uri(uri: str, *, max_length: int) -> str:
     path parameter (`;`): otherwise the portal checked here and the location nginx serves
     could be two different ones."""
     path = uri.split("?", 1)[0]
+    if len(path) <= max_length and path.startswith("/") and not _PLAIN_URI_UNLESS.search(path):
+        return path.split("/", 2)[1]  # no escapes, dots or empty segments: what follows says
+    return _portal_of_path_fully(path, max_length=max_length)
+
+
+def _portal_of_path_fully(path: str, *, max_length: int) -> str:
     if len(path) > max_length or not path.startswith("/") or _ENCODED_DANGER.search(path):
         raise BadLink()
     decoded = unquote(path)

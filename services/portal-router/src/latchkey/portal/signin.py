@@ -6,7 +6,7 @@ Every way in ends the same: the token is admitted, the portal and the sending si
 checked, and the person lands on the same page without the token in its address.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from latchkey.common import errors
 from latchkey.common.auth_client import AuthClient
@@ -115,7 +115,7 @@ class SignIn:
         elif sender.fetch_dest is None and sender.named is not None and not sender.own_site:
             # No fetch metadata (an insecure origin gets none) and another site sent it: it
             # may be a frame. What would be wrong there is said by the page, if it is one.
-            assumed = replace(sender, fetch_site="cross-site", fetch_dest="iframe")
+            assumed = sender._replace(fetch_site="cross-site", fetch_dest="iframe")
             found = framing_refusal(assumed, identity.domains, embeddable=embeddable, secure=secure)
             framed, framed_by = here, frame_source(sender)
             problem = found.detail if found is not None else None
