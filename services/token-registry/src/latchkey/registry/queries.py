@@ -120,13 +120,27 @@ TRY_RELAY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('latchkey.registr
 
 # --- the snapshot (read in one REPEATABLE READ transaction) --------------------------------
 
-SNAPSHOT_REVOKED = """
-SELECT jti, expires_at FROM registry.tokens
-WHERE revoked_at IS NOT NULL AND expires_at > now()"""
+# Revoked and disabled tokens come packed (latchkey.common.packed): PostgreSQL concatenates
+# the jtis and the expiries (rounded up to the second) in order of expiry, so a million of
+# them cost no work per row in Python. Both aggregates sort the same rows by the same unique
+# key, so the nth jti and the nth expiry belong together.
+_PACKED = """
+SELECT coalesce(string_agg(uuid_send(jti), ''::bytea ORDER BY expires_at, jti), '')
+    || coalesce(string_agg(int8send(ceil(extract(epoch FROM expires_at))::bigint), ''::bytea
+                           ORDER BY expires_at, jti), '') AS packed
+FROM registry.tokens"""
 
-SNAPSHOT_DISABLED = """
-SELECT jti, expires_at FROM registry.tokens
+SNAPSHOT_REVOKED = (
+    _PACKED
+    + """
+WHERE revoked_at IS NOT NULL AND expires_at > now()"""
+)
+
+SNAPSHOT_DISABLED = (
+    _PACKED
+    + """
 WHERE revoked_at IS NULL AND disabled AND expires_at > now()"""
+)
 
 SNAPSHOT_DOMAINS = """
 SELECT jti, allowed_domains AS domains, expires_at FROM registry.tokens

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from itertools import islice
 from uuid import UUID
 
 from latchkey.common.admission import CLEAR, TokenFacts, refusal
@@ -31,6 +32,7 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
+from latchkey.common.packed import PackedRefs
 from latchkey.common.verification import Claims
 
 BUCKET_SECONDS = 60
@@ -47,6 +49,19 @@ def entry_hash(entry: Entry) -> int:
     """The digest's hash of one restriction: ("revoked", jti), ("disabled", jti),
     ("domains", jti, domains) or ("subject", user id, not-before)."""
     return int.from_bytes(hashlib.blake2b(repr(entry).encode(), digest_size=16).digest(), "big")
+
+
+def _hash_of(kind: str) -> Callable[[int], int]:
+    """`entry_hash((kind, key))`, three times faster, for a million loaded entries."""
+    blake2b, prefix = hashlib.blake2b, f"({kind!r}, "
+
+    def hashed(key: int) -> int:
+        return int.from_bytes(blake2b(f"{prefix}{key})".encode(), digest_size=16).digest(), "big")
+
+    return hashed
+
+
+_HASHES = {kind: _hash_of(kind) for kind in ("revoked", "disabled")}
 
 
 def bucket_of(expires_at: datetime) -> int:
@@ -84,6 +99,9 @@ class TokenStateView:
         self._recording = False
         self._policy_history: deque[tuple[int, tuple[str, ...]]] = deque(maxlen=HISTORY)
         """(seq, the policy before that event changed it) for recent policy changes."""
+        self._unsettled: list[tuple[str, int, list[int], int, int]] = []
+        """(kind, bucket, jtis, start, end): loaded entries (`jtis[start:end]`) whose hashes
+        are not in `_sums` yet."""
 
     # --- reading (the hot path) ------------------------------------------------------------
 
@@ -125,7 +143,10 @@ class TokenStateView:
         self._listeners.append(listener)
 
     def load(self, snapshot: TokenStateSnapshot) -> None:
-        """Replace everything with a snapshot."""
+        """Replace everything with a snapshot. The packed references are filed a bucket at a
+        time; the digest's sums of their hashes (a microsecond or two each) are left for
+        `settle`, which `digest_at` calls first, so a million entries are in force in well
+        under a second."""
         self._recording = False
         for entries in (self._revoked, self._disabled, self._domains, self._subjects):
             entries.clear()
@@ -134,12 +155,17 @@ class TokenStateView:
         self._sums.clear()
         self._history.clear()
         self._policy_history.clear()
+        self._unsettled.clear()
         self.seq = snapshot.seq
         self._history_from = snapshot.seq
-        for ref in snapshot.revoked:
-            self._revoke(ref.jti.int, bucket_of(ref.expires_at))
-        for ref in snapshot.disabled:
-            self._disable(ref.jti.int, bucket_of(ref.expires_at))
+        self._file(snapshot.revoked, self._revoked, "revoked")
+        disabled = snapshot.disabled
+        if self._revoked.isdisjoint(disabled.keys()):
+            self._file(disabled, self._disabled, "disabled")
+        else:  # never from the registry; then one at a time, as events would do
+            for key, expiry in zip(disabled.keys(), disabled.expiries, strict=True):
+                if key not in self._revoked:
+                    self._disable(key, -(-expiry // BUCKET_SECONDS))
         for item in snapshot.domains:
             self._set_domains(item.jti.int, tuple(item.domains), bucket_of(item.expires_at))
         for subject in snapshot.subjects:
@@ -154,6 +180,49 @@ class TokenStateView:
         self.version += 1
         for listener in self._listeners:
             listener(snapshot)
+
+    def _file(self, refs: PackedRefs, into: set[int], kind: str) -> None:
+        """Put packed references in `into` (empty: `load` cleared it) and the wheel; their
+        hashes are owed to the digest (`_unsettled`)."""
+        keys = refs.keys()
+        before = len(into)
+        into.update(keys)
+        if len(into) - before != len(keys):  # a jti twice: never from the registry
+            into.difference_update(keys)
+            for key, expiry in zip(keys, refs.expiries, strict=True):
+                bucket = -(-expiry // BUCKET_SECONDS)
+                if key not in into:
+                    into.add(key)
+                    self._expire_at(key, bucket)
+                    self._count((kind, key), bucket, 1)
+            return
+        wheel = self._wheel
+        for bucket, start, end in refs.runs(BUCKET_SECONDS):
+            filed = wheel.get(bucket)
+            if filed is None:
+                wheel[bucket] = keys[start:end]
+            else:
+                filed += keys[start:end]
+            self._unsettled.append((kind, bucket, keys, start, end))
+
+    @property
+    def settled(self) -> bool:
+        """Whether the digest's sums include every entry (see `load`)."""
+        return not self._unsettled
+
+    def settle(self, budget: int | None = None) -> bool:
+        """Add the hashes of about `budget` loaded entries (all, with None) to the digest's
+        sums; True once none are left. Their effect is as of the snapshot, so it adds to
+        whatever events did since; a bucket pruned meanwhile is left out."""
+        left = math.inf if budget is None else budget
+        while self._unsettled and left > 0:
+            kind, bucket, keys, start, end = self._unsettled.pop()
+            left -= end - start
+            if bucket not in self._wheel:
+                continue
+            total = sum(map(_HASHES[kind], islice(keys, start, end)))
+            self._sums[bucket] = (self._sums.get(bucket, 0) + total) % _MODULUS
+        return not self._unsettled
 
     def apply(self, event: TokenEvent) -> None:
         if event.seq != self.seq + 1:
@@ -270,6 +339,7 @@ class TokenStateView:
         whatever order their changes came in."""
         if not self._history_from <= seq <= self.seq:
             return None
+        self.settle()
         first = cutoff // BUCKET_SECONDS + 1
         total = sum(value for bucket, value in self._sums.items() if bucket >= first)
         for changed_at, bucket, delta in reversed(self._history):
