@@ -10,15 +10,17 @@ import pytest
 from pydantic import ValidationError
 
 from latchkey.common.events import TokenDomains, TokenStateSnapshot
-from latchkey.common.packed import EMPTY_REFS, MAX_EXPIRY, PackedRefs
-from latchkey.common.tokenstate.view import BUCKET_SECONDS, TokenStateView, entry_hash
+from latchkey.common.packed import EMPTY_REFS, MAX_MINUTE, PackedRefs
+from latchkey.common.tokenstate.view import _HASHES, TokenStateView, bucket_of, entry_hash
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def packed(*pairs: tuple[uuid.UUID, int]) -> bytes:
-    jtis = b"".join(jti.bytes for jti, _ in pairs)
-    return jtis + struct.pack(f">{len(pairs)}q", *(expiry for _, expiry in pairs))
+def packed(runs: list[tuple[int, int]], jtis: int | None = None) -> bytes:
+    """Runs of (minute, count), followed by `jtis` random jtis (the counts' sum unless said)."""
+    total = sum(count for _, count in runs) if jtis is None else jtis
+    head = struct.pack(">I", len(runs)) + b"".join(struct.pack(">qI", *run) for run in runs)
+    return head + b"".join(uuid.uuid4().bytes for _ in range(total))
 
 
 def snapshot(**fields: object) -> TokenStateSnapshot:
@@ -30,52 +32,72 @@ def snapshot(**fields: object) -> TokenStateSnapshot:
     return TokenStateSnapshot.model_validate(values)
 
 
-def test_references_round_trip_in_order_of_expiry_rounded_up_to_the_second() -> None:
-    early, late = uuid.uuid4(), uuid.uuid4()
-    refs = PackedRefs.of([(late, NOW + timedelta(hours=2)), (early, NOW + timedelta(seconds=1.2))])
-    assert list(refs) == [(early, NOW + timedelta(seconds=2)), (late, NOW + timedelta(hours=2))]
-    assert refs.keys() == [early.int, late.int]
-    assert len(refs) == 2
+def test_references_round_trip_grouped_by_the_minute_they_expire_in() -> None:
+    early, late, same = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    refs = PackedRefs.of(
+        [
+            (late, NOW + timedelta(hours=2)),
+            (early, NOW + timedelta(seconds=1.2)),
+            (same, NOW + timedelta(seconds=59)),
+        ]
+    )
+    minute = NOW + timedelta(minutes=1)  # rounded up: an entry never leaves early
+    assert list(refs) == [(early, minute), (same, minute), (late, NOW + timedelta(hours=2))]
+    assert refs.keys() == [early.int, same.int, late.int]
+    first = int(minute.timestamp()) // 60
+    assert refs.runs() == [(first, 0, 2), (first + 119, 2, 3)]
+    assert len(refs) == 3
     assert PackedRefs.decode(refs.encode()) == refs
+    assert first == bucket_of(NOW + timedelta(seconds=1.2))  # the view's own bucket
 
 
 def test_a_snapshot_round_trips_through_its_wire_form() -> None:
-    refs = PackedRefs.of((uuid.uuid4(), NOW + timedelta(minutes=i)) for i in range(500))
+    refs = PackedRefs.of((uuid.uuid4(), NOW + timedelta(minutes=i % 50)) for i in range(500))
     domains = [TokenDomains(jti=uuid.uuid4(), domains=["a.example"], expires_at=NOW)]
     original = snapshot(revoked=refs, disabled=PackedRefs.of([]), domains=domains)
     wire = original.wire()
     assert isinstance(wire["revoked"], str)
-    assert wire["disabled"] == ""
+    assert wire["disabled"] == "AAAAAA=="  # no runs
     assert wire["v"] == 2
     assert TokenStateSnapshot.model_validate(wire) == original
-    assert TokenStateSnapshot.model_validate_json(original.model_dump_json(by_alias=True)) == original
-
-
-def test_runs_give_each_expiry_bucket_its_slice() -> None:
-    base = 1_800_000_000 - 1_800_000_000 % BUCKET_SECONDS  # a bucket boundary
-    expiries = [base, base + 1, base + 60, base + 61, base + 3600]
-    refs = PackedRefs(packed(*((uuid.uuid4(), e) for e in expiries)))
-    runs = list(refs.runs(BUCKET_SECONDS))
-    first = base // BUCKET_SECONDS
-    assert runs == [(first, 0, 1), (first + 1, 1, 3), (first + 2, 3, 4), (first + 60, 4, 5)]
+    assert (
+        TokenStateSnapshot.model_validate_json(original.model_dump_json(by_alias=True)) == original
+    )
 
 
 def test_the_extremes_of_the_format_are_accepted() -> None:
-    refs = PackedRefs(packed((uuid.UUID(int=0), 0), (uuid.UUID(int=2**128 - 1), MAX_EXPIRY)))
+    refs = PackedRefs(
+        struct.pack(">IqIqI", 2, 0, 1, MAX_MINUTE, 1)
+        + uuid.UUID(int=0).bytes
+        + uuid.UUID(int=2**128 - 1).bytes
+    )
     assert refs.keys() == [0, 2**128 - 1]
-    assert [at for _, at in refs] == [datetime(1970, 1, 1, tzinfo=UTC),
-                                      datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]  # fmt: skip
-    assert len(EMPTY_REFS) == 0 and list(EMPTY_REFS) == []
+    assert len(EMPTY_REFS) == 0
+    assert list(EMPTY_REFS) == []
+    assert EMPTY_REFS.keys() == []
+
+
+def test_many_references_unpack_across_chunks() -> None:
+    jtis = [uuid.uuid4() for _ in range(150_000)]
+    refs = PackedRefs.of((jti, NOW + timedelta(minutes=i % 7)) for i, jti in enumerate(jtis))
+    assert sorted(refs.keys()) == sorted(jti.int for jti in jtis)
 
 
 @pytest.mark.parametrize(
     ("data", "says"),
     [
-        (b"\x00" * 23, "not a whole number"),
-        (b"\x00" * 25, "not a whole number"),
-        (packed((uuid.uuid4(), 2_000_000_000), (uuid.uuid4(), 1_900_000_000)), "order of expiry"),
-        (packed((uuid.uuid4(), -1)), "outside years 1970-9999"),
-        (packed((uuid.uuid4(), MAX_EXPIRY + 1)), "outside years 1970-9999"),
+        (b"", "start with their number of runs"),
+        (b"\x00\x00\x01", "start with their number of runs"),
+        (packed([(29_000_000, 1)])[:15], "end before them"),
+        (packed([(29_000_000, 2)], jtis=1), "not"),
+        (packed([(29_000_000, 1)], jtis=2), "not"),
+        (packed([(29_000_000, 1)]) + b"\x00", "not"),
+        (packed([(29_000_001, 1), (29_000_000, 1)]), "order of expiry"),
+        (packed([(29_000_000, 1), (29_000_000, 1)]), "order of expiry"),
+        (packed([(29_000_000, 0)]), "empty"),
+        (packed([(-1, 1)]), "outside years 1970-9999"),
+        (packed([(MAX_MINUTE + 1, 1)]), "outside years 1970-9999"),
+        (struct.pack(">I", 2**32 - 1), "end before them"),
     ],
 )
 def test_malformed_references_are_refused_with_what_is_wrong(data: bytes, says: str) -> None:
@@ -91,7 +113,7 @@ def test_malformed_references_are_refused_with_what_is_wrong(data: bytes, says: 
     [
         ("not base64!", "not base64"),
         ("AAA", "not base64"),  # wrong padding
-        ("QUFB\nQUFB", "not base64"),  # line breaks are not part of the format
+        ("AAAA\nAAAA", "not base64"),  # line breaks are not part of the format
         ("ÀÀÀÀ", "not base64"),
         (12, "string"),
         ([{"jti": str(uuid.uuid4()), "expiresAt": NOW.isoformat()}], "string"),  # version 1
@@ -108,21 +130,31 @@ def test_a_snapshot_of_another_version_is_refused() -> None:
         snapshot(v=1)
 
 
+def applied_one_by_one(
+    revoked: list[tuple[uuid.UUID, datetime]], disabled: list[tuple[uuid.UUID, datetime]]
+) -> TokenStateView:
+    view = TokenStateView()
+    view.load(snapshot())
+    for jti, at in revoked:
+        view._revoke(jti.int, bucket_of(at))
+    for jti, at in disabled:
+        if jti.int not in view._revoked:
+            view._disable(jti.int, bucket_of(at))
+    return view
+
+
 def test_a_loaded_view_holds_exactly_what_events_would_have_given_it() -> None:
-    """Filing packed references a bucket at a time, with their hashes added later, gives the
+    """Filing packed references a run at a time, with their hashes added later, gives the
     same view and the same digest as applying them one by one."""
-    revoked = [(uuid.uuid4(), NOW + timedelta(minutes=i % 97, seconds=i % 13)) for i in range(3000)]
-    disabled = [(uuid.uuid4(), NOW + timedelta(minutes=i % 89)) for i in range(700)]
+    later = NOW + timedelta(minutes=5)
+    revoked = [
+        (uuid.uuid4(), later + timedelta(minutes=i % 97, seconds=i % 13)) for i in range(3000)
+    ]
+    disabled = [(uuid.uuid4(), later + timedelta(minutes=i % 89)) for i in range(700)]
     loaded = TokenStateView()
     loaded.load(snapshot(revoked=PackedRefs.of(revoked), disabled=PackedRefs.of(disabled)))
     assert not loaded.settled
-    slow = TokenStateView()
-    slow.load(snapshot())
-    slow.seq = 3
-    for jti, at in revoked:
-        slow._revoke(jti.int, -(-int(at.timestamp() + 0.999999) // BUCKET_SECONDS))
-    for jti, at in disabled:
-        slow._disable(jti.int, -(-int(at.timestamp() + 0.999999) // BUCKET_SECONDS))
+    slow = applied_one_by_one(revoked, disabled)
     assert loaded.restricted() == slow.restricted()
     assert loaded.digest() == slow.digest()
     assert loaded.settled
@@ -132,15 +164,13 @@ def test_a_loaded_view_holds_exactly_what_events_would_have_given_it() -> None:
 
 
 def test_the_fast_hash_is_the_digest_hash() -> None:
-    from latchkey.common.tokenstate.view import _HASHES
-
     for key in (0, 1, 2**128 - 1, uuid.uuid4().int):
         assert _HASHES["revoked"](key) == entry_hash(("revoked", key))
         assert _HASHES["disabled"](key) == entry_hash(("disabled", key))
 
 
 def test_settling_a_little_at_a_time_gives_the_same_digest() -> None:
-    refs = PackedRefs.of((uuid.uuid4(), NOW + timedelta(minutes=i)) for i in range(5, 400))
+    refs = PackedRefs.of((uuid.uuid4(), NOW + timedelta(minutes=5 + i % 40)) for i in range(400))
     whole, bit_by_bit = TokenStateView(), TokenStateView()
     whole.load(snapshot(revoked=refs))
     bit_by_bit.load(snapshot(revoked=refs))
@@ -149,11 +179,28 @@ def test_settling_a_little_at_a_time_gives_the_same_digest() -> None:
     assert whole.digest() == bit_by_bit.digest()
 
 
+def test_events_applied_before_the_digest_settles_count_once() -> None:
+    from latchkey.common.events import TokenEnabled, TokenRevoked
+
+    later = NOW + timedelta(minutes=10)
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    view = TokenStateView()
+    view.load(
+        snapshot(revoked=PackedRefs.of([(first, later)]), disabled=PackedRefs.of([(second, later)]))
+    )
+    view.apply(TokenRevoked(seq=4, at=NOW, jti=third, expires_at=later))
+    view.apply(TokenEnabled(seq=5, at=NOW, jti=second, expires_at=later))
+    expected = applied_one_by_one([(first, later), (third, later)], [])
+    expected.seq = 5
+    assert view.digest() == expected.digest()
+
+
 def test_a_jti_twice_in_a_snapshot_is_held_once() -> None:
     jti = uuid.uuid4()
-    twice = PackedRefs(packed((jti, 1_900_000_000), (jti, 1_900_000_100)))
-    view, once = TokenStateView(), TokenStateView()
-    view.load(snapshot(revoked=twice, disabled=PackedRefs.of([(jti, NOW)])))
-    once.load(snapshot(revoked=PackedRefs(packed((jti, 1_900_000_000)))))
+    later = NOW + timedelta(minutes=10)
+    twice = PackedRefs.of([(jti, later), (jti, later + timedelta(minutes=3))])
+    view = TokenStateView()
+    view.load(snapshot(revoked=twice, disabled=PackedRefs.of([(jti, later)])))
+    once = applied_one_by_one([(jti, later)], [])
     assert view.restricted() == ({jti.int}, set(), {})
     assert view.digest() == once.digest()

@@ -224,16 +224,17 @@ async def snapshot(conn: Connection, *, at: datetime) -> TokenStateSnapshot:
     """Read inside a REPEATABLE READ transaction so state and seq agree; `at` is when the
     registry was at least this far, taken before the transaction's first read."""
     seq = await latest_seq(conn)
-    revoked = await conn.fetchval(queries.SNAPSHOT_REVOKED)
-    disabled = await conn.fetchval(queries.SNAPSHOT_DISABLED)
+    await conn.execute(queries.SNAPSHOT_WORK_MEM)
+    revoked = await conn.fetch(queries.SNAPSHOT_REVOKED)
+    disabled = await conn.fetch(queries.SNAPSHOT_DISABLED)
     domains = await conn.fetch(queries.SNAPSHOT_DOMAINS)
     subjects = await conn.fetch(queries.SNAPSHOT_SUBJECTS)
     policy = await get_policy(conn)
     return TokenStateSnapshot(
         seq=seq,
         at=at,
-        revoked=PackedRefs(revoked),
-        disabled=PackedRefs(disabled),
+        revoked=PackedRefs.from_runs(revoked),
+        disabled=PackedRefs.from_runs(disabled),
         domains=[TokenDomains.model_validate(dict(row)) for row in domains],
         subjects=[SubjectRevocation.model_validate(dict(row)) for row in subjects],
         policy_domains=policy.domains,

@@ -163,9 +163,11 @@ class TokenStateView:
         if self._revoked.isdisjoint(disabled.keys()):
             self._file(disabled, self._disabled, "disabled")
         else:  # never from the registry; then one at a time, as events would do
-            for key, expiry in zip(disabled.keys(), disabled.expiries, strict=True):
-                if key not in self._revoked:
-                    self._disable(key, -(-expiry // BUCKET_SECONDS))
+            keys = disabled.keys()
+            for bucket, start, end in self._buckets(disabled):
+                for key in keys[start:end]:
+                    if key not in self._revoked:
+                        self._disable(key, bucket)
         for item in snapshot.domains:
             self._set_domains(item.jti.int, tuple(item.domains), bucket_of(item.expires_at))
         for subject in snapshot.subjects:
@@ -189,21 +191,28 @@ class TokenStateView:
         into.update(keys)
         if len(into) - before != len(keys):  # a jti twice: never from the registry
             into.difference_update(keys)
-            for key, expiry in zip(keys, refs.expiries, strict=True):
-                bucket = -(-expiry // BUCKET_SECONDS)
-                if key not in into:
-                    into.add(key)
-                    self._expire_at(key, bucket)
-                    self._count((kind, key), bucket, 1)
+            for bucket, start, end in self._buckets(refs):
+                for key in keys[start:end]:
+                    if key not in into:
+                        into.add(key)
+                        self._expire_at(key, bucket)
+                        self._count((kind, key), bucket, 1)
             return
         wheel = self._wheel
-        for bucket, start, end in refs.runs(BUCKET_SECONDS):
+        for bucket, start, end in self._buckets(refs):
             filed = wheel.get(bucket)
             if filed is None:
                 wheel[bucket] = keys[start:end]
             else:
                 filed += keys[start:end]
             self._unsettled.append((kind, bucket, keys, start, end))
+
+    @staticmethod
+    def _buckets(refs: PackedRefs) -> list[tuple[int, int, int]]:
+        """(bucket, start, end) of packed references, grouped by the minute they expire in."""
+        if BUCKET_SECONDS == 60:
+            return refs.runs()
+        return [(-(-minute * 60 // BUCKET_SECONDS), a, b) for minute, a, b in refs.runs()]
 
     @property
     def settled(self) -> bool:
