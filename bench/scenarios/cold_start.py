@@ -11,6 +11,7 @@ instances' next comparison with the registry's records could notice them.
 """
 
 import asyncio
+import json
 import random
 import re
 import statistics
@@ -23,6 +24,7 @@ import aiohttp
 import asyncpg
 
 from bench.context import Context
+from bench.processes import free_port
 from bench.report import Figure
 
 SCENARIO = "12 cold start"
@@ -37,8 +39,8 @@ COLUMNS = [
 SPREAD = 30 * 24 * 3600
 POLL = 0.01
 LOADED = re.compile(
-    r"token-state snapshot at (\d+) loaded: (\d+) restrictions, (\d+) bytes, "
-    r"fetched in ([\d.]+) s, read in ([\d.]+) s, applied in ([\d.]+) s"
+    r"token-state snapshot at (\d+) loaded: (\d+) restrictions, "
+    r"fetched in ([\d.]+) s, applied in ([\d.]+) s"
 )
 """The router's own account of its snapshot (`latchkey.common.tokenstate.sequencer`)."""
 
@@ -50,7 +52,7 @@ async def restrict(ctx: Context) -> float:
     bits = random.getrandbits
     rows: list[tuple[Any, ...]] = []
     for index in range(REVOKED + DISABLED):
-        expires = now + timedelta(seconds=60 + bits(22) % SPREAD)
+        expires = now + timedelta(seconds=3600 + bits(22) % SPREAD)
         revoked = index < REVOKED
         rows.append(
             (
@@ -103,7 +105,10 @@ async def snapshot_size(ctx: Context) -> tuple[int, float]:
 async def start_to_ready(ctx: Context, name: str, timeout: float = 120.0) -> dict[str, Any]:
     """Start router instance `name` and poll its /readyz; milliseconds from the process start
     to the first 200, and what it logged of its snapshot."""
-    process = ctx.stack.process(name, LATCHKEY_LOG_LEVEL="INFO")
+    portals = {"agent": {"embeddable": True}, "admin": {"port": free_port()}}
+    process = ctx.stack.process(
+        name, LATCHKEY_LOG_LEVEL="INFO", LATCHKEY_PORTALS=json.dumps(portals)
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     await process.start(ready_path=None)
@@ -128,13 +133,11 @@ async def start_to_ready(ctx: Context, name: str, timeout: float = 120.0) -> dic
     found = LOADED.search(process.log_path.read_text(errors="replace"))
     result: dict[str, Any] = {"ready_ms": round(ready_ms, 1)}
     if found is not None:
-        seq, entries, size, fetched, read, applied = found.groups()
+        seq, entries, fetched, applied = found.groups()
         result.update(
             seq=int(seq),
             entries=int(entries),
-            bytes=int(size),
             fetched_ms=round(float(fetched) * 1000, 1),
-            read_ms=round(float(read) * 1000, 1),
             applied_ms=round(float(applied) * 1000, 1),
         )
     return result

@@ -18,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from itertools import islice
 from uuid import UUID
 
 from latchkey.common.admission import CLEAR, TokenFacts, refusal
@@ -229,7 +228,7 @@ class TokenStateView:
             left -= end - start
             if bucket not in self._wheel:
                 continue
-            total = sum(map(_HASHES[kind], islice(keys, start, end)))
+            total = sum(map(_HASHES[kind], keys[start:end]))
             self._sums[bucket] = (self._sums.get(bucket, 0) + total) % _MODULUS
         return not self._unsettled
 
