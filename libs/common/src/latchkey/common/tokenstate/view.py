@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 from latchkey.common.admission import CLEAR, TokenFacts, refusal
@@ -201,7 +202,7 @@ class TokenStateView:
         for bucket, start, end in self._buckets(refs):
             filed = wheel.get(bucket)
             if filed is None:
-                wheel[bucket] = keys[start:end]
+                wheel[bucket] = cast("list[int | str]", keys[start:end])  # (no copy)
             else:
                 filed += keys[start:end]
             self._unsettled.append((kind, bucket, keys, start, end))
