@@ -1,26 +1,31 @@
 """The snapshot's packed token references: round trips, bounds, and malformed input refused
 with a message that says what is wrong (never a crash)."""
 
+import asyncio
 import base64
 import struct
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from pydantic import ValidationError
 
-from latchkey.common.events import TokenDomains, TokenStateSnapshot
+from latchkey.common.events import TokenDomains, TokenEnabled, TokenRevoked, TokenStateSnapshot
 from latchkey.common.packed import EMPTY_REFS, MAX_MINUTE, PackedRefs
+from latchkey.common.settings import CommonSettings
+from latchkey.common.tokenstate import runtime
 from latchkey.common.tokenstate.view import _HASHES, TokenStateView, bucket_of, entry_hash
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def packed(runs: list[tuple[int, int]], jtis: int | None = None) -> bytes:
-    """Runs of (minute, count), followed by `jtis` random jtis (the counts' sum unless said)."""
+    """Runs of (minute, count), followed by `jtis` jtis (the counts' sum unless said); the
+    same bytes every time, as they name the tests (pytest-xdist compares the names)."""
     total = sum(count for _, count in runs) if jtis is None else jtis
     head = struct.pack(">I", len(runs)) + b"".join(struct.pack(">qI", *run) for run in runs)
-    return head + b"".join(uuid.uuid4().bytes for _ in range(total))
+    return head + b"".join(uuid.UUID(int=index + 1).bytes for index in range(total))
 
 
 def snapshot(**fields: object) -> TokenStateSnapshot:
@@ -180,8 +185,6 @@ def test_settling_a_little_at_a_time_gives_the_same_digest() -> None:
 
 
 def test_events_applied_before_the_digest_settles_count_once() -> None:
-    from latchkey.common.events import TokenEnabled, TokenRevoked
-
     later = NOW + timedelta(minutes=10)
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     view = TokenStateView()
@@ -204,3 +207,37 @@ def test_a_jti_twice_in_a_snapshot_is_held_once() -> None:
     once = applied_one_by_one([(jti, later)], [])
     assert view.restricted() == ({jti.int}, set(), {})
     assert view.digest() == once.digest()
+
+
+async def test_an_instance_settles_the_digest_in_the_background_between_other_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    monkeypatch.setattr(runtime, "SETTLE_INTERVAL", 0.01)
+    monkeypatch.setattr(runtime, "SETTLE_SLICE", 50)
+    state = runtime.TokenState(
+        CommonSettings(), service="portal-router", source=mock.Mock(), broker=mock.Mock()
+    )
+    refs = PackedRefs.of((uuid.uuid4(), NOW + timedelta(minutes=5 + i % 300)) for i in range(3000))
+    state.view.load(snapshot(revoked=refs))
+    expected = TokenStateView()
+    expected.load(snapshot(revoked=refs))
+    ticks = 0
+
+    async def other_work() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    settling = asyncio.create_task(state._settle())
+    working = asyncio.create_task(other_work())
+    try:
+        async with asyncio.timeout(10):
+            while not state.view.settled:
+                await asyncio.sleep(0.005)
+    finally:
+        settling.cancel()
+        working.cancel()
+    assert ticks > 3000 // 50  # the loop ran other work between the slices
+    assert state.view.digest() == expected.digest()
