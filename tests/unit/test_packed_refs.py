@@ -241,3 +241,16 @@ async def test_an_instance_settles_the_digest_in_the_background_between_other_wo
         working.cancel()
     assert ticks > 3000 // 50  # the loop ran other work between the slices
     assert state.view.digest() == expected.digest()
+
+
+def test_loaded_entries_are_dropped_once_expired_even_before_the_digest_settles() -> None:
+    now = [NOW.timestamp()]
+    view = TokenStateView(clock=lambda: now[0])
+    soon, later = uuid.uuid4(), uuid.uuid4()
+    refs = PackedRefs.of([(soon, NOW + timedelta(seconds=30)), (later, NOW + timedelta(hours=1))])
+    view.load(snapshot(revoked=refs))
+    assert not view.settled
+    now[0] += 200
+    view.prune()
+    assert view.restricted() == ({later.int}, set(), {})
+    assert view.digest() == applied_one_by_one([(later, NOW + timedelta(hours=1))], []).digest()

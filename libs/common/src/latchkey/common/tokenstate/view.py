@@ -143,10 +143,10 @@ class TokenStateView:
         self._listeners.append(listener)
 
     def load(self, snapshot: TokenStateSnapshot) -> None:
-        """Replace everything with a snapshot. The packed references are filed a bucket at a
-        time; the digest's sums of their hashes (a microsecond or two each) are left for
-        `settle`, which `digest_at` calls first, so a million entries are in force in well
-        under a second."""
+        """Replace everything with a snapshot. The packed references are in force at once
+        (one set update each kind); their places in the expiry wheel and the digest's sums of
+        their hashes (a microsecond or two each) are left for `settle`, which `digest_at` and
+        `prune` call first, so a million entries are in force in well under a second."""
         self._recording = False
         for entries in (self._revoked, self._disabled, self._domains, self._subjects):
             entries.clear()
@@ -184,8 +184,8 @@ class TokenStateView:
             listener(snapshot)
 
     def _file(self, refs: PackedRefs, into: set[int], kind: str) -> None:
-        """Put packed references in `into` (empty: `load` cleared it) and the wheel; their
-        hashes are owed to the digest (`_unsettled`)."""
+        """Put packed references in `into` (empty: `load` cleared it); their places in the
+        wheel and their hashes in the digest are owed (`_unsettled`, see `settle`)."""
         keys = refs.keys()
         before = len(into)
         into.update(keys)
@@ -198,14 +198,7 @@ class TokenStateView:
                         self._expire_at(key, bucket)
                         self._count((kind, key), bucket, 1)
             return
-        wheel = self._wheel
-        for bucket, start, end in self._buckets(refs):
-            filed = wheel.get(bucket)
-            if filed is None:
-                wheel[bucket] = cast("list[int | str]", keys[start:end])  # (no copy)
-            else:
-                filed += keys[start:end]
-            self._unsettled.append((kind, bucket, keys, start, end))
+        self._unsettled += [(kind, bucket, keys, a, b) for bucket, a, b in self._buckets(refs)]
 
     @staticmethod
     def _buckets(refs: PackedRefs) -> list[tuple[int, int, int]]:
@@ -220,16 +213,21 @@ class TokenStateView:
         return not self._unsettled
 
     def settle(self, budget: int | None = None) -> bool:
-        """Add the hashes of about `budget` loaded entries (all, with None) to the digest's
-        sums; True once none are left. Their effect is as of the snapshot, so it adds to
-        whatever events did since; a bucket pruned meanwhile is left out."""
+        """File about `budget` loaded entries (all, with None) in the expiry wheel and add
+        their hashes to the digest's sums; True once none are left. Their effect is as of
+        the snapshot, so it adds to whatever events did since (`prune` settles first)."""
         left = math.inf if budget is None else budget
+        wheel = self._wheel
         while self._unsettled and left > 0:
             kind, bucket, keys, start, end = self._unsettled.pop()
             left -= end - start
-            if bucket not in self._wheel:
-                continue
-            total = sum(map(_HASHES[kind], keys[start:end]))
+            run = keys[start:end]
+            filed = wheel.get(bucket)
+            if filed is None:
+                wheel[bucket] = cast("list[int | str]", run)  # (its own list: no copy)
+            else:
+                filed += run
+            total = sum(map(_HASHES[kind], run))
             self._sums[bucket] = (self._sums.get(bucket, 0) + total) % _MODULUS
         return not self._unsettled
 
@@ -268,6 +266,7 @@ class TokenStateView:
 
     def prune(self) -> int:
         """Drop entries whose tokens have expired; returns how many buckets were emptied."""
+        self.settle()  # a loaded entry is in the wheel once settled
         now_bucket = int(self._clock()) // BUCKET_SECONDS
         due = [bucket for bucket in self._wheel if bucket < now_bucket]
         if due:
