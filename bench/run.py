@@ -22,6 +22,7 @@ from bench.context import Context
 from bench.processes import LOAD_CORE, SERVER_CORE, can_pin, free_port
 from bench.report import RESULTS, Figure, table, write
 from bench.scenarios import (
+    cold_start,
     deep_link,
     designs,
     forward_auth,
@@ -49,9 +50,11 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "9": ("auth's JWKS against its /healthz", jwks.run),
     "10": ("the router with 2 workers against 1", workers.run),
     "3": ("deep-link login, a fresh token each", deep_link.run),
+    "12": ("cold start with a million restrictions", cold_start.run),
 }
-"""In the order they run: deep links last, as tens of thousands of fresh tokens leave state
-behind in the router (its verification cache, its report of used tokens)."""
+"""In the order they run: deep links last on the running router, as tens of thousands of fresh
+tokens leave state behind in it (its verification cache, its report of used tokens); the cold
+start brings routers of its own."""
 EVERYDAY_TOKENS = 200
 """Tokens (and their sessions) that the load cycles through in scenarios 1, 2, 4 and 6."""
 
@@ -175,7 +178,9 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="scenarios to run, e.g. 1,4")
+    parser.add_argument(
+        "--only", default="1,2,3,4,5,6,7,8,9,10,12", help="scenarios to run, e.g. 1,4"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per target")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from latchkey.common.events import TokenStateSnapshot
+from latchkey.common.packed import EMPTY_REFS, PackedRefs
 from latchkey.common.verification import Claims
 
 NOW = datetime.now(UTC)
@@ -22,7 +23,7 @@ def claims(jti: uuid.UUID, *, sub: str = "u", iat: float | None = None, **extra:
 
 
 EMPTY = TokenStateSnapshot(
-    seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+    seq=0, revoked=EMPTY_REFS, disabled=EMPTY_REFS, domains=[], subjects=[], policy_domains=[]
 )
 
 
@@ -38,8 +39,8 @@ class ReferenceState:
     def from_snapshot(cls, snapshot: dict[str, Any]) -> "ReferenceState":
         return cls(
             seq=snapshot["seq"],
-            revoked={item["jti"] for item in snapshot["revoked"]},
-            disabled={item["jti"] for item in snapshot["disabled"]},
+            revoked={str(jti) for jti, _ in PackedRefs.decode(snapshot["revoked"])},
+            disabled={str(jti) for jti, _ in PackedRefs.decode(snapshot["disabled"])},
             domains={item["jti"]: item["domains"] for item in snapshot["domains"]},
             policy=list(snapshot["policyDomains"]),
         )

@@ -6,7 +6,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from latchkey.common.events import SubjectRevocation, TokenRef
+from latchkey.common.events import SubjectRevocation
+from latchkey.common.packed import PackedRefs
 from latchkey.common.tokenstate.view import TokenStateView
 from latchkey.portal.connections import CLOSE_DISABLED, CLOSE_REVOKED, LiveConnections
 from tests.support.state import EMPTY, NOW, claims
@@ -39,8 +40,8 @@ async def test_a_snapshot_closes_what_it_withdrew_and_nothing_else() -> None:
     snapshot: Any = EMPTY.model_copy(
         update={
             "seq": 9,
-            "revoked": [TokenRef(jti=revoked, expires_at=later)],
-            "disabled": [TokenRef(jti=disabled, expires_at=later)],
+            "revoked": PackedRefs.of([(revoked, later)]),
+            "disabled": PackedRefs.of([(disabled, later)]),
             "subjects": [SubjectRevocation(user_id="gone-user", not_before=NOW, expires_at=later)],
         }
     )

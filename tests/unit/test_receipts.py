@@ -6,6 +6,7 @@ from typing import Any
 
 from latchkey.common.app import MAX_BODY_BYTES
 from latchkey.common.events import InstanceReport, TokenStateSnapshot
+from latchkey.common.packed import EMPTY_REFS
 from latchkey.common.service_client import ServiceError
 from latchkey.common.tokenstate.receipts import APPLIED_PER_REPORT, USED_PER_REPORT, Receipts
 from latchkey.common.tokenstate.sequencer import Sequencer
@@ -74,7 +75,12 @@ class SnapshotAt(Collecting):
 
     async def snapshot(self) -> TokenStateSnapshot:
         return TokenStateSnapshot(
-            seq=self.seq, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+            seq=self.seq,
+            revoked=EMPTY_REFS,
+            disabled=EMPTY_REFS,
+            domains=[],
+            subjects=[],
+            policy_domains=[],
         )
 
 

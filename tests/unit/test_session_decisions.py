@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from latchkey.common.events import DomainPolicyChanged, TokenStateSnapshot
+from latchkey.common.packed import EMPTY_REFS
 from latchkey.common.tokenstate.runtime import TokenState
 from latchkey.common.verification import Claims, TokenVerifier
 from latchkey.portal.admission import Identity
@@ -39,7 +40,12 @@ def state() -> TokenState:
     state = TokenState(settings, service="portal-router", source=mock.Mock(), broker=mock.Mock())
     state.view.load(
         TokenStateSnapshot(
-            seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+            seq=0,
+            revoked=EMPTY_REFS,
+            disabled=EMPTY_REFS,
+            domains=[],
+            subjects=[],
+            policy_domains=[],
         )
     )
     state.sequencer.heard(0, datetime.now(UTC))

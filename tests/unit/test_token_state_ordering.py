@@ -23,6 +23,7 @@ from latchkey.common.events import (
     UnknownEvent,
     UserRevoked,
 )
+from latchkey.common.packed import PackedRefs
 from latchkey.common.tokenstate.sequencer import Sequencer
 from latchkey.common.tokenstate.source import Events, SnapshotNeeded
 from latchkey.common.tokenstate.view import TokenStateView
@@ -82,8 +83,8 @@ def snapshot_of(view: TokenStateView) -> TokenStateSnapshot:
     revoked, disabled, domains = view.restricted()
     return TokenStateSnapshot(
         seq=view.seq,
-        revoked=[TokenRef(jti=uuid.UUID(int=key), expires_at=LATER) for key in revoked],
-        disabled=[TokenRef(jti=uuid.UUID(int=key), expires_at=LATER) for key in disabled],
+        revoked=PackedRefs.of((uuid.UUID(int=key), LATER) for key in revoked),
+        disabled=PackedRefs.of((uuid.UUID(int=key), LATER) for key in disabled),
         domains=[
             {"jti": uuid.UUID(int=key), "domains": list(value), "expires_at": LATER}
             for key, value in domains.items()

@@ -19,6 +19,7 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
+from latchkey.common.packed import EMPTY_REFS
 from latchkey.common.tokenstate.view import TokenStateView
 from tests.support.state import EMPTY, NOW, claims
 
@@ -90,7 +91,12 @@ def test_entries_drop_out_once_their_tokens_have_expired() -> None:
     view = TokenStateView(clock=lambda: now[0])
     view.load(
         TokenStateSnapshot(
-            seq=0, revoked=[], disabled=[], domains=[], subjects=[], policy_domains=[]
+            seq=0,
+            revoked=EMPTY_REFS,
+            disabled=EMPTY_REFS,
+            domains=[],
+            subjects=[],
+            policy_domains=[],
         )
     )
     soon = datetime.fromtimestamp(now[0] + 30, UTC)

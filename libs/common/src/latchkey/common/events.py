@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BeforeValidator, Field, TypeAdapter
 
 from latchkey.common.models import BIGINT_MAX, ApiModel, UtcDatetime
+from latchkey.common.packed import PackedRefs
 from latchkey.common.text import SINGLE_LINE
 
 
@@ -143,12 +144,16 @@ def _known_or_unknown(payload: Any) -> Any:
 
 class TokenStateSnapshot(ApiModel):
     """Every restriction on an unexpired token, as of sequence number `seq` (read at `at`,
-    on the registry's clock)."""
+    on the registry's clock). Revoked and disabled tokens, of which there may be millions,
+    are packed (`latchkey.common.packed`); the rest are few.
 
+    Version 2: version 1 listed revoked and disabled tokens as objects."""
+
+    v: Literal[2] = 2
     seq: int = Field(ge=0)
     at: datetime | None = None
-    revoked: list[TokenRef]
-    disabled: list[TokenRef]
+    revoked: PackedRefs
+    disabled: PackedRefs = Field(description="Disabled and not revoked.")
     domains: list[TokenDomains]
     subjects: list[SubjectRevocation]
     policy_domains: list[str]

@@ -18,6 +18,7 @@ from latchkey.common.events import (
     TokenStateSnapshot,
 )
 from latchkey.common.models import Actor
+from latchkey.common.packed import PackedRefs
 from latchkey.registry import queries
 from latchkey.registry.models import (
     AuditEntry,
@@ -215,6 +216,7 @@ async def snapshot(conn: Connection, *, at: datetime) -> TokenStateSnapshot:
     """Read inside a REPEATABLE READ transaction so state and seq agree; `at` is when the
     registry was at least this far, taken before the transaction's first read."""
     seq = await latest_seq(conn)
+    await conn.execute(queries.SNAPSHOT_WORK_MEM)
     revoked = await conn.fetch(queries.SNAPSHOT_REVOKED)
     disabled = await conn.fetch(queries.SNAPSHOT_DISABLED)
     domains = await conn.fetch(queries.SNAPSHOT_DOMAINS)
@@ -223,8 +225,8 @@ async def snapshot(conn: Connection, *, at: datetime) -> TokenStateSnapshot:
     return TokenStateSnapshot(
         seq=seq,
         at=at,
-        revoked=[TokenRef.model_validate(dict(row)) for row in revoked],
-        disabled=[TokenRef.model_validate(dict(row)) for row in disabled],
+        revoked=PackedRefs.from_runs(revoked),
+        disabled=PackedRefs.from_runs(disabled),
         domains=[TokenDomains.model_validate(dict(row)) for row in domains],
         subjects=[SubjectRevocation.model_validate(dict(row)) for row in subjects],
         policy_domains=policy.domains,

@@ -31,6 +31,11 @@ from latchkey.common.workers import default_instance_id
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 30.0
+SETTLE_INTERVAL = 0.5
+SETTLE_SLICE = 5_000
+"""Loaded entries hashed for the digest at a time: a few milliseconds of the event loop."""
+SETTLE_PAUSE = 0.001
+"""Between slices, long enough for the loop to poll for requests."""
 WATCH_INTERVAL = 0.25
 DIGEST_WAIT = 5.0
 """How long a digest check waits for the view to reach the registry's sequence number."""
@@ -200,6 +205,21 @@ class TokenState:
             with contextlib.suppress(*SOURCE_ERRORS):
                 await self.compare_with_registry()
 
+    async def _settle(self) -> None:
+        """Finish a loaded snapshot's digest sums a slice at a time, between other work (the
+        view is in force without them; see `TokenStateView.load`)."""
+        while True:
+            await asyncio.sleep(SETTLE_INTERVAL)
+            if self.view.settled:
+                continue
+            started = asyncio.get_running_loop().time()
+            while not self.view.settle(SETTLE_SLICE):  # noqa: ASYNC110 (work, a slice at a time)
+                await asyncio.sleep(SETTLE_PAUSE)
+            log.info(
+                "token-state digest settled in %.1f s",
+                asyncio.get_running_loop().time() - started,
+            )
+
     async def _prune(self) -> None:
         while True:
             await asyncio.sleep(PRUNE_INTERVAL)
@@ -274,6 +294,7 @@ def token_state_context(
             background(state.receipts.run(), name="token-state-receipts"),
             background(state.watch(), name="token-state-watch"),
             background(state._prune(), name="token-state-prune"),
+            background(state._settle(), name="token-state-settle"),
             background(state._compare_now_and_then(), name="token-state-digest"),
         ):
             yield

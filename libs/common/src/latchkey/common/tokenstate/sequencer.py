@@ -159,10 +159,20 @@ class Sequencer:
 
     async def _load_snapshot(self) -> None:
         asked_at = self._monotonic()
+        started = time.perf_counter()
         snapshot = await self._source.snapshot()
+        fetched = time.perf_counter()
         if snapshot.seq < self.view.seq:
             log.warning("registry snapshot %d is older than our %d", snapshot.seq, self.view.seq)
         self.view.load(snapshot)
+        log.info(
+            "token-state snapshot at %d loaded: %d restrictions, fetched in %.3f s, "
+            "applied in %.3f s",
+            snapshot.seq,
+            self.view.entries,
+            fetched - started,
+            time.perf_counter() - fetched,
+        )
         self.latest_known = max(self.latest_known, snapshot.seq)
         self._drain()
         self._pending = {seq: e for seq, e in self._pending.items() if seq > self.view.seq}

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 from latchkey.common.admission import CLEAR, TokenFacts, refusal
@@ -31,6 +32,7 @@ from latchkey.common.events import (
     TokenStateSnapshot,
     UserRevoked,
 )
+from latchkey.common.packed import PackedRefs
 from latchkey.common.verification import Claims
 
 BUCKET_SECONDS = 60
@@ -47,6 +49,19 @@ def entry_hash(entry: Entry) -> int:
     """The digest's hash of one restriction: ("revoked", jti), ("disabled", jti),
     ("domains", jti, domains) or ("subject", user id, not-before)."""
     return int.from_bytes(hashlib.blake2b(repr(entry).encode(), digest_size=16).digest(), "big")
+
+
+def _hash_of(kind: str) -> Callable[[int], int]:
+    """`entry_hash((kind, key))`, three times faster, for a million loaded entries."""
+    blake2b, prefix = hashlib.blake2b, f"({kind!r}, "
+
+    def hashed(key: int) -> int:
+        return int.from_bytes(blake2b(f"{prefix}{key})".encode(), digest_size=16).digest(), "big")
+
+    return hashed
+
+
+_HASHES = {kind: _hash_of(kind) for kind in ("revoked", "disabled")}
 
 
 def bucket_of(expires_at: datetime) -> int:
@@ -84,6 +99,9 @@ class TokenStateView:
         self._recording = False
         self._policy_history: deque[tuple[int, tuple[str, ...]]] = deque(maxlen=HISTORY)
         """(seq, the policy before that event changed it) for recent policy changes."""
+        self._unsettled: list[tuple[str, int, list[int], int, int]] = []
+        """(kind, bucket, jtis, start, end): loaded entries (`jtis[start:end]`) whose hashes
+        are not in `_sums` yet."""
 
     # --- reading (the hot path) ------------------------------------------------------------
 
@@ -125,7 +143,10 @@ class TokenStateView:
         self._listeners.append(listener)
 
     def load(self, snapshot: TokenStateSnapshot) -> None:
-        """Replace everything with a snapshot."""
+        """Replace everything with a snapshot. The packed references are in force at once
+        (one set update each kind); their places in the expiry wheel and the digest's sums of
+        their hashes (a microsecond or two each) are left for `settle`, which `digest_at` and
+        `prune` call first, so a million entries are in force in well under a second."""
         self._recording = False
         for entries in (self._revoked, self._disabled, self._domains, self._subjects):
             entries.clear()
@@ -134,12 +155,19 @@ class TokenStateView:
         self._sums.clear()
         self._history.clear()
         self._policy_history.clear()
+        self._unsettled.clear()
         self.seq = snapshot.seq
         self._history_from = snapshot.seq
-        for ref in snapshot.revoked:
-            self._revoke(ref.jti.int, bucket_of(ref.expires_at))
-        for ref in snapshot.disabled:
-            self._disable(ref.jti.int, bucket_of(ref.expires_at))
+        self._file(snapshot.revoked, self._revoked, "revoked")
+        disabled = snapshot.disabled
+        if self._revoked.isdisjoint(disabled.keys()):
+            self._file(disabled, self._disabled, "disabled")
+        else:  # never from the registry; then one at a time, as events would do
+            keys = disabled.keys()
+            for bucket, start, end in self._buckets(disabled):
+                for key in keys[start:end]:
+                    if key not in self._revoked:
+                        self._disable(key, bucket)
         for item in snapshot.domains:
             self._set_domains(item.jti.int, tuple(item.domains), bucket_of(item.expires_at))
         for subject in snapshot.subjects:
@@ -154,6 +182,54 @@ class TokenStateView:
         self.version += 1
         for listener in self._listeners:
             listener(snapshot)
+
+    def _file(self, refs: PackedRefs, into: set[int], kind: str) -> None:
+        """Put packed references in `into` (empty: `load` cleared it); their places in the
+        wheel and their hashes in the digest are owed (`_unsettled`, see `settle`)."""
+        keys = refs.keys()
+        before = len(into)
+        into.update(keys)
+        if len(into) - before != len(keys):  # a jti twice: never from the registry
+            into.difference_update(keys)
+            for bucket, start, end in self._buckets(refs):
+                for key in keys[start:end]:
+                    if key not in into:
+                        into.add(key)
+                        self._expire_at(key, bucket)
+                        self._count((kind, key), bucket, 1)
+            return
+        self._unsettled += [(kind, bucket, keys, a, b) for bucket, a, b in self._buckets(refs)]
+
+    @staticmethod
+    def _buckets(refs: PackedRefs) -> list[tuple[int, int, int]]:
+        """(bucket, start, end) of packed references, grouped by the minute they expire in."""
+        if BUCKET_SECONDS == 60:
+            return refs.runs()
+        return [(-(-minute * 60 // BUCKET_SECONDS), a, b) for minute, a, b in refs.runs()]
+
+    @property
+    def settled(self) -> bool:
+        """Whether the digest's sums include every entry (see `load`)."""
+        return not self._unsettled
+
+    def settle(self, budget: int | None = None) -> bool:
+        """File about `budget` loaded entries (all, with None) in the expiry wheel and add
+        their hashes to the digest's sums; True once none are left. Their effect is as of
+        the snapshot, so it adds to whatever events did since (`prune` settles first)."""
+        left = math.inf if budget is None else budget
+        wheel = self._wheel
+        while self._unsettled and left > 0:
+            kind, bucket, keys, start, end = self._unsettled.pop()
+            left -= end - start
+            run = keys[start:end]
+            filed = wheel.get(bucket)
+            if filed is None:
+                wheel[bucket] = cast("list[int | str]", run)  # (its own list: no copy)
+            else:
+                filed += run
+            total = sum(map(_HASHES[kind], run))
+            self._sums[bucket] = (self._sums.get(bucket, 0) + total) % _MODULUS
+        return not self._unsettled
 
     def apply(self, event: TokenEvent) -> None:
         if event.seq != self.seq + 1:
@@ -190,6 +266,7 @@ class TokenStateView:
 
     def prune(self) -> int:
         """Drop entries whose tokens have expired; returns how many buckets were emptied."""
+        self.settle()  # a loaded entry is in the wheel once settled
         now_bucket = int(self._clock()) // BUCKET_SECONDS
         due = [bucket for bucket in self._wheel if bucket < now_bucket]
         if due:
@@ -270,6 +347,7 @@ class TokenStateView:
         whatever order their changes came in."""
         if not self._history_from <= seq <= self.seq:
             return None
+        self.settle()
         first = cutoff // BUCKET_SECONDS + 1
         total = sum(value for bucket, value in self._sums.items() if bucket >= first)
         for changed_at, bucket, delta in reversed(self._history):
