@@ -23,9 +23,11 @@ install: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/python tools/devrun.py
 
-## The whole test suite (uses local PostgreSQL/RabbitMQ when they answer, else testcontainers).
+## The whole test suite (uses local PostgreSQL/RabbitMQ when they answer, else testcontainers),
+## in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one).
+PYTEST_WORKERS ?= 2
 test: $(STAMP) system-packages
-	@$(BIN)/python tools/testenv.py $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python tools/testenv.py $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## Debian's chromium (browser tests, driven by Playwright), nginx (forward-auth tests) and
 ## haproxy (the balancer of docker-compose.scale.yml, run in front of stand-in instances).
