@@ -81,10 +81,20 @@ RETURNING expires_at"""
 SELECT_SUBJECT_NOT_BEFORE = """
 SELECT not_before FROM registry.subject_revocations WHERE user_id = $1 AND expires_at > now()"""
 
+# The rows are locked in jti order, whatever order a report lists them in: two instances
+# reporting the same busy tokens at once would otherwise deadlock.
 MARK_TOKENS_USED = """
-UPDATE registry.tokens AS t SET last_used_at = u.used_at
-FROM unnest($1::uuid[], $2::timestamptz[]) AS u(jti, used_at)
-WHERE t.jti = u.jti AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)"""
+WITH used AS (
+    SELECT t.jti, u.used_at
+    FROM unnest($1::uuid[], $2::timestamptz[]) AS u(jti, used_at)
+    JOIN registry.tokens AS t ON t.jti = u.jti
+    WHERE t.last_used_at IS NULL OR t.last_used_at < u.used_at
+    ORDER BY t.jti
+    FOR UPDATE OF t
+)
+UPDATE registry.tokens AS t SET last_used_at = used.used_at
+FROM used
+WHERE t.jti = used.jti AND (t.last_used_at IS NULL OR t.last_used_at < used.used_at)"""
 
 # --- the outbox -------------------------------------------------------------------------
 
