@@ -14,7 +14,7 @@ import jwt
 
 from tests.support.credentials import instance_headers
 from tests.support.portal import PortalFactory
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, alive
 from tests.support.propagation import until
 from tests.support.stack import Stack
 
@@ -107,14 +107,6 @@ async def test_each_router_worker_is_an_instance_and_refuses_a_revoked_token(
         assert {answer["reason"] for answer in answers} == {"token_revoked"}, (name, answers)
     statuses = await deep_link_statuses(router, token, 40)
     assert statuses[303] == statuses[200] == 0, statuses
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def gone(pids: set[int], timeout: float = 15.0) -> bool:

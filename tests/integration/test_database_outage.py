@@ -3,9 +3,8 @@ reason, the outage is one log line when it starts and one when it ends, never a 
 request, and the service carries on by itself once the database is back."""
 
 import asyncio
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from latchkey.registry.appkeys import RELAY
 from tests.support.apps import running_services
 from tests.support.cli import Cli
 from tests.support.infra import Infra
+from tests.support.propagation import until
 from tests.support.registry import INTERNAL, Registry, RegistryFactory
 from tests.support.stack import ADMIN_USERNAME
 from tests.support.tcpproxy import TcpProxy
@@ -34,18 +34,6 @@ async def database_proxy(fresh_database: str) -> AsyncIterator[tuple[TcpProxy, s
     target = URL(fresh_database)
     async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
         yield proxy, str(target.with_port(proxy.port))
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = check()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "not true in time"
-        await asyncio.sleep(0.05)
 
 
 def lines(caplog: pytest.LogCaptureFixture, text: str, level: int | None = None) -> list[str]:
@@ -74,7 +62,7 @@ async def test_the_registry_answers_503_database_unavailable_and_logs_the_outage
     registry = await start_registry(url)
     admin = await registry.admin()
     token, _ = await registry.record()
-    await eventually(lambda: registry.app[RELAY].role == "leader")
+    await until(lambda: registry.app[RELAY].role == "leader", interval=0.05)
     calls: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", "/api/v1/tokens", {"headers": admin}),
         ("GET", "/api/v1/domain-policy", {"headers": admin}),
@@ -96,12 +84,12 @@ async def test_the_registry_answers_503_database_unavailable_and_logs_the_outage
     status, ready = await answer(registry, "GET", "/readyz")
     assert status == 503
     assert ready["data"]["checks"]["database"]["ready"] is False
-    await eventually(lambda: registry.app[RELAY].role != "leader")
+    await until(lambda: registry.app[RELAY].role != "leader", interval=0.05)
 
     proxy.unblock()
-    await eventually(lambda: _answers(registry, "/api/v1/tokens", admin))
-    await eventually(lambda: bool(lines(caplog, "database answers again")))
-    await eventually(lambda: registry.app[RELAY].role == "leader")
+    await until(lambda: _answers(registry, "/api/v1/tokens", admin), interval=0.05)
+    await until(lambda: bool(lines(caplog, "database answers again")), interval=0.05)
+    await until(lambda: registry.app[RELAY].role == "leader", interval=0.05)
 
     assert len(lines(caplog, "database unavailable", logging.WARNING)) == 1, caplog.text
     assert len(lines(caplog, "database answers again", logging.INFO)) == 1, caplog.text
@@ -120,7 +108,7 @@ async def test_the_registry_carries_on_reporting_its_own_receipts_after_an_outag
     registry = await start_registry(url)
     admin = await registry.admin()
     state = registry.app[TOKEN_STATE]
-    await eventually(lambda: state.receipts.reports > 0)
+    await until(lambda: state.receipts.reports > 0, interval=0.05)
 
     proxy.stall()
     await asyncio.sleep(1.5)  # a receipt (one a second) is under way, and stuck
@@ -129,14 +117,14 @@ async def test_the_registry_carries_on_reporting_its_own_receipts_after_an_outag
     await asyncio.sleep(0.5)
     proxy.unblock()
     reported = state.receipts.reports
-    await eventually(lambda: state.receipts.reports > reported)
+    await until(lambda: state.receipts.reports > reported, interval=0.05)
     _, claims = await registry.record()
     status, body = await answer(
         registry, "POST", f"/api/v1/tokens/{claims['jti']}/revoke", headers=admin,
         json={"reason": "after the outage"},
     )  # fmt: skip
     assert status == 200, body
-    await eventually(lambda: state.view.seq >= body["data"]["eventSeq"])
+    await until(lambda: state.view.seq >= body["data"]["eventSeq"], interval=0.05)
 
 
 async def test_the_cli_exits_with_its_unavailable_code_when_the_database_is_away(

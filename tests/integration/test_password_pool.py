@@ -13,6 +13,7 @@ from latchkey.auth.hashing import LOWEST_PRIORITY, priority
 from latchkey.auth.passwords import HashingUnavailable, Passwords
 from latchkey.auth.settings import AuthSettings
 from tests.support.apps import Services
+from tests.support.processes import alive
 from tests.support.stack import FAST_HASHING, USER_PASSWORD
 
 PARAMETERS = {
@@ -34,14 +35,6 @@ def pool_processes() -> set[int]:
             if b"spawn_main" in command:
                 found.add(int(pid))
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def test_checks_are_right_and_the_pool_ends_with_it() -> None:

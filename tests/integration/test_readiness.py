@@ -2,9 +2,7 @@
 serves introspection, which the routers lean on then) and says how its relay is doing; a
 router is ready while it can decide tokens, which in deny mode past the bound it cannot."""
 
-import asyncio
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
@@ -14,20 +12,9 @@ from yarl import URL
 from latchkey.common.tokenstate.runtime import TOKEN_STATE
 from tests.support.apps import Services, running_services
 from tests.support.infra import Infra
+from tests.support.propagation import until
 from tests.support.stack import USER_PASSWORD
 from tests.support.tcpproxy import TcpProxy
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = check()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, "not true in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -82,8 +69,8 @@ async def test_through_a_broker_outage_the_registry_stays_ready_and_reports_its_
 
         proxy.block()
         router = services.apps["router"][TOKEN_STATE]
-        await eventually(lambda: router.mode() == mode)
-        await eventually(lambda: _relay_failing(services))
+        await until(lambda: router.mode() == mode, interval=0.05)
+        await until(lambda: _relay_failing(services), interval=0.05)
         status, data = await readiness(services, "registry")
         assert (status, data["status"]) == (200, "degraded"), data
         assert data["checks"]["database"] == {"ready": True, "detail": "ok", "required": True}
@@ -114,7 +101,7 @@ async def test_through_a_broker_outage_the_registry_stays_ready_and_reports_its_
         assert metric(metrics, "latchkey_relay_healthy") == 0
 
         proxy.unblock()
-        await eventually(lambda: _all_ready(services), timeout=20)
+        await until(lambda: _all_ready(services), timeout=20, interval=0.05)
         metrics = (await services.call("registry", "GET", "/metrics"))[1]
         assert metric(metrics, "latchkey_relay_leader") == 1
         assert metric(metrics, "latchkey_relay_healthy") == 1

@@ -2,7 +2,6 @@
 PostgreSQL and RabbitMQ: most rules are tested this way, without starting processes."""
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -62,12 +61,7 @@ class Services:
         async with self.http.request(
             method, self.urls[service] + path, headers=headers, allow_redirects=False, **kw
         ) as response:
-            text = await response.text()
-            try:
-                body: Any = json.loads(text)
-            except ValueError:
-                body = text
-            return Reply(response.status, body, dict(response.headers))
+            return await Reply.read(response)
 
     async def login(
         self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD, **extra: Any

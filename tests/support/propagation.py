@@ -1,6 +1,7 @@
 """Asking every running instance what it knows about tokens, and timing how fast it learns."""
 
 import asyncio
+import inspect
 import json
 import time
 from pathlib import Path
@@ -49,13 +50,18 @@ async def registry_digest(stack: Stack) -> tuple[int, str]:
 
 
 async def until(predicate: Any, timeout: float = 15.0, interval: float = 0.001) -> float:
-    """Poll an async predicate; the seconds it took to hold (AssertionError on timeout)."""
+    """Poll a predicate (plain or async); the seconds it took to hold (AssertionError on
+    timeout)."""
     started = time.perf_counter()
-    while not await predicate():
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return time.perf_counter() - started
         if time.perf_counter() - started > timeout:
             raise AssertionError(f"not true within {timeout}s")
         await asyncio.sleep(interval)
-    return time.perf_counter() - started
 
 
 async def time_until_refused(

@@ -51,6 +51,16 @@ class Reply:
     def __getitem__(self, index: int) -> Any:
         return (self.status, self.body)[index]
 
+    @classmethod
+    async def read(cls, response: aiohttp.ClientResponse) -> "Reply":
+        """The whole answer: its body as JSON when it is JSON, else as text."""
+        text = await response.text()
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text
+        return cls(response.status, body, dict(response.headers))
+
     @property
     def data(self) -> Any:
         return self.body["data"]
@@ -171,12 +181,7 @@ class Stack:
             headers["Authorization"] = f"Bearer {token}"
         url = self.services[service].url + path
         async with self.session.request(method, url, headers=headers, ssl=False, **kw) as response:
-            text = await response.text()
-            try:
-                body: Any = await response.json(content_type=None)
-            except ValueError:
-                body = text
-            return Reply(response.status, body, dict(response.headers))
+            return await Reply.read(response)
 
     async def login(
         self, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD, **extra: Any

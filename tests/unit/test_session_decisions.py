@@ -8,14 +8,14 @@ from unittest import mock
 import pytest
 from pydantic import SecretStr
 
-from latchkey.common.events import DomainPolicyChanged, TokenStateSnapshot
-from latchkey.common.packed import EMPTY_REFS
+from latchkey.common.events import DomainPolicyChanged
 from latchkey.common.tokenstate.runtime import TokenState
 from latchkey.common.verification import Claims, TokenVerifier
 from latchkey.portal.admission import Identity
 from latchkey.portal.gatekeeper import SessionDecisions
 from latchkey.portal.sessions import Session
 from latchkey.portal.settings import RouterSettings
+from tests.support.state import EMPTY
 
 HEADER = "latchkey_session=sealed"
 
@@ -38,16 +38,7 @@ def state() -> TokenState:
     settings = RouterSettings(session_keys=[SecretStr("k" * 43 + "=")])
     # Source and broker are never reached here: the view is loaded by hand.
     state = TokenState(settings, service="portal-router", source=mock.Mock(), broker=mock.Mock())
-    state.view.load(
-        TokenStateSnapshot(
-            seq=0,
-            revoked=EMPTY_REFS,
-            disabled=EMPTY_REFS,
-            domains=[],
-            subjects=[],
-            policy_domains=[],
-        )
-    )
+    state.view.load(EMPTY)
     state.sequencer.heard(0, datetime.now(UTC))
     return state
 

@@ -16,10 +16,8 @@ from latchkey.common.events import (
     TokenEnabled,
     TokenRef,
     TokenRevoked,
-    TokenStateSnapshot,
     UserRevoked,
 )
-from latchkey.common.packed import EMPTY_REFS
 from latchkey.common.tokenstate.view import TokenStateView
 from tests.support.state import EMPTY, NOW, claims
 
@@ -89,16 +87,7 @@ def test_events_out_of_order_are_refused() -> None:
 def test_entries_drop_out_once_their_tokens_have_expired() -> None:
     now = [time.time()]
     view = TokenStateView(clock=lambda: now[0])
-    view.load(
-        TokenStateSnapshot(
-            seq=0,
-            revoked=EMPTY_REFS,
-            disabled=EMPTY_REFS,
-            domains=[],
-            subjects=[],
-            policy_domains=[],
-        )
-    )
+    view.load(EMPTY)
     soon = datetime.fromtimestamp(now[0] + 30, UTC)
     later = datetime.fromtimestamp(now[0] + 3600, UTC)
     short, long = uuid.uuid4(), uuid.uuid4()
