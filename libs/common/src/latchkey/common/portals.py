@@ -99,11 +99,6 @@ class PortalsSettings(BaseModel):
         return {config.port or self.router_port for config in self.portals.values()
                 if config.host is None}  # fmt: skip
 
-    def portal_at(self, host: str | None, port: int | None) -> list[str]:
-        """The portals served on this origin: the one bound to its host, else those served
-        on its (router) port."""
-        return list(PortalOrigins(self).served_at(host, port))
-
     def origin_of(self, portal: str, *, scheme: str, host: str) -> str:
         """Where browsers find `portal`, seen from a request that reached `host` (Host
         header) over `scheme`."""
@@ -116,8 +111,8 @@ class PortalsSettings(BaseModel):
 
 
 class PortalOrigins:
-    """`PortalsSettings.portal_at` with the settings read once: the router asks it on every
-    request. Made from settings that no longer change (a service's, once built)."""
+    """Which portals each origin serves, worked out once from the settings: the router asks on
+    every request. Made from settings that no longer change (a service's, once built)."""
 
     def __init__(self, settings: PortalsSettings) -> None:
         self.settings = settings

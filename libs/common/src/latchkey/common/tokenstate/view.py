@@ -36,6 +36,7 @@ from latchkey.common.packed import PackedRefs
 from latchkey.common.verification import Claims
 
 BUCKET_SECONDS = 60
+"""A minute: packed snapshot references come grouped by it (`latchkey.common.packed`)."""
 HISTORY = 20_000
 """Changes remembered for digests as of an earlier sequence number."""
 _MODULUS = 1 << 128
@@ -202,10 +203,9 @@ class TokenStateView:
 
     @staticmethod
     def _buckets(refs: PackedRefs) -> list[tuple[int, int, int]]:
-        """(bucket, start, end) of packed references, grouped by the minute they expire in."""
-        if BUCKET_SECONDS == 60:
-            return refs.runs()
-        return [(-(-minute * 60 // BUCKET_SECONDS), a, b) for minute, a, b in refs.runs()]
+        """(bucket, start, end) of packed references: the packed format groups them by the
+        minute they expire in, rounded up, which is `bucket_of` with minute-long buckets."""
+        return refs.runs()
 
     @property
     def settled(self) -> bool:
