@@ -23,6 +23,8 @@ ROUNDS = 2
 TOKENS = 12
 """Revoked in each round while the routers are stopped."""
 KEPT = 3
+LOADED = 4
+"""Revoked before the routers start: in force from their snapshot alone."""
 """Never revoked: a router that refused everything would prove nothing."""
 STALL = 3.0
 """Seconds the routers stay stopped after the last revocation: past the bound, and past the
@@ -70,11 +72,24 @@ async def test_a_router_stalled_past_the_bound_honours_no_revoked_token_once_it_
     # connection within the stall, as it would on a longer one, so the router resumes to old
     # messages in its socket and a gap to fetch from the registry.
     amqp = str(URL(stack.infra.amqp_url).update_query(heartbeat=1))
+    admin = await stack.token()
+    await stack.create_user(admin, "agent-stall")
+    # Revoked before the routers start: they know of these only from the (packed) snapshot
+    # they load, whose entries they settle in the background, stall or no stall.
+    loaded = [await stack.token("agent-stall", USER_PASSWORD) for _ in range(LOADED)]
+    for token in loaded:
+        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+        reply = await stack.call(
+            "registry", "POST", f"/api/v1/tokens/{jti}/revoke",
+            token=admin, json={"reason": "before the routers"},
+        )  # fmt: skip
+        assert reply.status == 200, reply.body
     await stack.start("router", LATCHKEY_STALE_MODE="introspect", LATCHKEY_AMQP_URL=amqp)
     await stack.start("router-2", LATCHKEY_STALE_MODE="deny", LATCHKEY_AMQP_URL=amqp)
     routers = [stack.services["router"], stack.services["router-2"]]
-    admin = await stack.token()
-    await stack.create_user(admin, "agent-stall")
+    assert {(a.status, a.reason) for a in await ask_all(stack, routers, loaded)} == {
+        (401, "token_revoked")
+    }
 
     for round_ in range(ROUNDS):
         tokens = [await stack.token("agent-stall", USER_PASSWORD) for _ in range(TOKENS + KEPT)]
@@ -104,6 +119,8 @@ async def test_a_router_stalled_past_the_bound_honours_no_revoked_token_once_it_
         assert min(revoked_at.values()) + BOUND < resumed
 
         answers = list(await queued)
+        from_snapshot = await ask_all(stack, routers, loaded)
+        assert all(a.status != 200 for a in from_snapshot), from_snapshot
         while time.monotonic() - resumed < 2 * BOUND:
             answers += await ask_all(stack, routers, tokens)
         honoured = [a for a in answers if a.token in revoked_at and a.status == 200]
@@ -129,3 +146,6 @@ async def test_a_router_stalled_past_the_bound_honours_no_revoked_token_once_it_
             (401, "token_revoked")
         }
         assert {a.status for a in final if a.token not in revoked_at} == {200}
+        assert {(a.status, a.reason) for a in await ask_all(stack, routers, loaded)} == {
+            (401, "token_revoked")
+        }
