@@ -82,7 +82,9 @@ SELECT_SUBJECT_NOT_BEFORE = """
 SELECT not_before FROM registry.subject_revocations WHERE user_id = $1 AND expires_at > now()"""
 
 # The rows are locked in jti order, whatever order a report lists them in: two instances
-# reporting the same busy tokens at once would otherwise deadlock.
+# reporting the same busy tokens at once would otherwise deadlock. A row is locked only where
+# this use is later than the one recorded (checked again once the lock is ours), so the
+# update itself needs no condition of its own.
 MARK_TOKENS_USED = """
 WITH used AS (
     SELECT t.jti, u.used_at
@@ -94,7 +96,7 @@ WITH used AS (
 )
 UPDATE registry.tokens AS t SET last_used_at = used.used_at
 FROM used
-WHERE t.jti = used.jti AND (t.last_used_at IS NULL OR t.last_used_at < used.used_at)"""
+WHERE t.jti = used.jti"""
 
 # --- the outbox -------------------------------------------------------------------------
 
