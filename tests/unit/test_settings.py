@@ -144,3 +144,25 @@ def test_a_setting_that_cannot_work_stops_the_start_with_its_name_not_its_value(
     assert "LATCHKEY_ROUTER_PORT" in message
     assert "port-with-a-secret-9" not in message
     assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LATCHKEY_WORKERS", "0"),
+        ("LATCHKEY_WORKERS", "65"),
+        ("LATCHKEY_WORKERS", "two"),
+        ("LATCHKEY_PASSWORD_HASH_NICE", "-1"),
+        ("LATCHKEY_PASSWORD_HASH_NICE", "20"),
+        ("LATCHKEY_PASSWORD_HASH_WORKERS", "0"),
+    ],
+)
+def test_process_counts_and_priorities_out_of_range_stop_the_start_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """A negative nice would raise the hashing above request serving (or fail without the
+    privilege); zero workers would serve nothing."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as stopped, startup_errors("auth"):
+        AuthSettings(_env_file=None)
+    assert variable in str(stopped.value.code)

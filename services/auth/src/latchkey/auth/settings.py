@@ -92,7 +92,7 @@ class AuthSettings(
         None,
         ge=1,
         le=64,
-        description="Processes hashing passwords at the lowest scheduling priority, at most "
+        description="Processes hashing passwords below request serving's priority, at most "
         "one password each at a time, per auth process (default: the cores auth may run on, "
         "shared among its LATCHKEY_WORKERS).",
     )
